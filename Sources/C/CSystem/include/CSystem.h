@@ -1,0 +1,15 @@
+// Linux syscalls and ioctls that Glibc does not expose to Swift (reboot is missing,
+// syscall and ioctl are variadic).
+#pragma once
+#include <sys/types.h>
+
+/// Powers the machine off (guest init only). Returns -1 with errno on failure.
+int fb_reboot_poweroff(void);
+/// Reboots the machine (guest init only).
+int fb_reboot_restart(void);
+/// Creates (or attaches to) a tap device named `name`; returns the fd or -1 with errno.
+int fb_tap_open(const char *name, int persist);
+/// Enters the network namespace whose fd is given.
+int fb_setns_net(int fd);
+/// ioctl(fd, TIOCSCTTY, 0): makes the terminal the controlling one.
+int fb_set_controlling_tty(int fd);

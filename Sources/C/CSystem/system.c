@@ -1,0 +1,30 @@
+#define _GNU_SOURCE
+#include "CSystem.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/reboot.h>
+#include <termios.h>
+#include <unistd.h>
+
+int fb_reboot_poweroff(void) { sync(); return reboot(RB_POWER_OFF); }
+int fb_reboot_restart(void) { sync(); return reboot(RB_AUTOBOOT); }
+
+int fb_tap_open(const char *name, int persist) {
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    if (persist && ioctl(fd, TUNSETPERSIST, 1) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}
+
+int fb_setns_net(int fd) { return setns(fd, CLONE_NEWNET); }
+int fb_set_controlling_tty(int fd) { return ioctl(fd, TIOCSCTTY, 0); }

@@ -1,0 +1,1 @@
+/// Dockerfile front end: parser, word expansion, typed instructions, stages, image config, .dockerignore.

@@ -1,0 +1,130 @@
+import Foundation
+import Logging
+
+/// Runs child programs (mkfs.ext4, qemu-img, CNI plugins, iptables…) and captures their
+/// output, so nothing a child prints leaks into firebuild's own log format.
+public struct Command: Sendable {
+    public var executable: String
+    public var arguments: [String]
+    public var environment: [String: String]?
+    public var workingDirectory: String?
+    public var stdin: Data?
+    public var timeout: TimeInterval?
+
+    public init(_ executable: String, _ arguments: [String] = [], environment: [String: String]? = nil,
+                workingDirectory: String? = nil, stdin: Data? = nil, timeout: TimeInterval? = nil) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.stdin = stdin
+        self.timeout = timeout
+    }
+
+    public struct Result: Sendable {
+        public var status: Int32
+        public var stdout: Data
+        public var stderr: Data
+        public var stdoutString: String { String(decoding: stdout, as: UTF8.self) }
+        public var stderrString: String { String(decoding: stderr, as: UTF8.self) }
+    }
+
+    /// Looks a program up in PATH plus the sbin folders root's tools live in.
+    public static func which(_ name: String) -> String? {
+        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let dirs = path.split(separator: ":").map(String.init) + ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        for dir in dirs {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// Runs to completion; never throws for a non-zero exit (see `check`).
+    public func run() throws -> Result {
+        guard let exe = Command.which(executable) else {
+            throw FirebuildError(.notFound, "program \"\(executable)\" not found in PATH; install it (make deps installs every tool firebuild needs)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: exe)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
+        let outPipe = Pipe(), errPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        let inPipe: Pipe? = stdin != nil ? Pipe() : nil
+        process.standardInput = inPipe ?? FileHandle.nullDevice
+
+        let group = DispatchGroup()
+        let box = OutputBox()
+        group.enter()
+        DispatchQueue.global().async {
+            box.setOut(outPipe.fileHandleForReading.readDataToEndOfFile())
+            group.leave()
+        }
+        group.enter()
+        DispatchQueue.global().async {
+            box.setErr(errPipe.fileHandleForReading.readDataToEndOfFile())
+            group.leave()
+        }
+        do {
+            try process.run()
+        } catch {
+            throw FirebuildError(.subprocess, "cannot start \(exe): \(error)")
+        }
+        if let inPipe, let stdin {
+            DispatchQueue.global().async {
+                inPipe.fileHandleForWriting.write(stdin)
+                try? inPipe.fileHandleForWriting.close()
+            }
+        }
+        var timedOut = false
+        if let timeout {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { usleep(10_000) }
+            if process.isRunning {
+                timedOut = true
+                kill(process.processIdentifier, SIGKILL)
+            }
+        }
+        process.waitUntilExit()
+        group.wait()
+        if timedOut {
+            throw FirebuildError(.timeout, "\(describe()) did not finish within \(Int(timeout ?? 0))s and was killed")
+        }
+        return Result(status: process.terminationStatus, stdout: box.out, stderr: box.err)
+    }
+
+    /// Runs and throws a `.subprocess` error naming the command and its stderr on a non-zero exit.
+    /// The child's stderr is logged at debug level with the program as the source.
+    @discardableResult
+    public func check(logger: Logger? = nil) throws -> Result {
+        let result = try run()
+        if let logger, !result.stderr.isEmpty {
+            for line in result.stderrString.split(separator: "\n") {
+                logger.debug("\(line)", metadata: ["source": .string((executable as NSString).lastPathComponent)])
+            }
+        }
+        guard result.status == 0 else {
+            let err = result.stderrString.trimmingCharacters(in: .whitespacesAndNewlines)
+            let out = result.stdoutString.trimmingCharacters(in: .whitespacesAndNewlines)
+            let detail = err.isEmpty ? out : err
+            throw FirebuildError(.subprocess, "\(describe()) exited with status \(result.status)\(detail.isEmpty ? "" : ": \(detail)")")
+        }
+        return result
+    }
+
+    public func describe() -> String {
+        ([executable] + arguments).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+    }
+}
+
+private final class OutputBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var out = Data()
+    private(set) var err = Data()
+    func setOut(_ d: Data) { lock.lock(); out = d; lock.unlock() }
+    func setErr(_ d: Data) { lock.lock(); err = d; lock.unlock() }
+}

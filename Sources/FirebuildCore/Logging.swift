@@ -1,0 +1,184 @@
+import Foundation
+import Logging
+
+/// How logs are written: readable text (optionally coloured) or one JSON object per line.
+public struct LogOptions: Sendable, Equatable {
+    public var level: Logger.Level
+    public var json: Bool
+    public var color: Bool
+
+    public init(level: Logger.Level = .info, json: Bool = false, color: Bool = false) {
+        self.level = level
+        self.json = json
+        self.color = color
+    }
+
+    /// Parses a level name as the original accepted it (`trace`, `debug`, `info`, `warn`, `error`).
+    public static func level(named name: String) throws -> Logger.Level {
+        switch name.lowercased() {
+        case "trace": return .trace
+        case "debug": return .debug
+        case "info": return .info
+        case "notice": return .notice
+        case "warn", "warning": return .warning
+        case "error": return .error
+        case "critical", "fatal": return .critical
+        default:
+            throw FirebuildError(.invalidArgument, "unknown log level \"\(name)\": use trace, debug, info, warn or error")
+        }
+    }
+}
+
+public enum FirebuildLogging {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var bootstrapped = false
+    nonisolated(unsafe) public private(set) static var options = LogOptions()
+    nonisolated(unsafe) static var sink: LogSink = StandardErrorSink()
+
+    /// Installs firebuild's handlers process-wide. swift-log allows one bootstrap per process;
+    /// later calls only change the options, which the handlers read on every message.
+    public static func bootstrap(_ options: LogOptions) {
+        lock.lock()
+        defer { lock.unlock() }
+        self.options = options
+        if !bootstrapped {
+            bootstrapped = true
+            LoggingSystem.bootstrap { label in FirebuildLogHandler(label: label) }
+        }
+    }
+
+    /// Redirects log output (tests capture it this way).
+    public static func setSink(_ newSink: LogSink) {
+        lock.lock()
+        defer { lock.unlock() }
+        sink = newSink
+    }
+
+    static func write(_ line: String) {
+        lock.lock()
+        let s = sink
+        lock.unlock()
+        s.write(line)
+    }
+}
+
+public protocol LogSink: Sendable {
+    func write(_ line: String)
+}
+
+public struct StandardErrorSink: LogSink {
+    public init() {}
+    public func write(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+/// A logger for one module; the label becomes `@module`.
+public func makeLogger(_ module: String) -> Logger {
+    Logger(label: module)
+}
+
+struct FirebuildLogHandler: LogHandler {
+    let label: String
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+
+    // Each handler instance can be narrowed, but by default it follows the global option.
+    private var overrideLevel: Logger.Level?
+    var logLevel: Logger.Level {
+        get { overrideLevel ?? FirebuildLogging.options.level }
+        set { overrideLevel = newValue }
+    }
+
+    init(label: String) {
+        self.label = label
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var fields = metadata
+        if let provided = metadataProvider?.get() { fields.merge(provided) { $1 } }
+        if let extra = event.metadata { fields.merge(extra) { $1 } }
+        let options = FirebuildLogging.options
+        let line = options.json
+            ? LogFormatter.json(level: event.level, message: event.message.description, module: label, fields: fields, date: Date())
+            : LogFormatter.text(level: event.level, message: event.message.description, module: label, fields: fields,
+                                date: Date(), color: options.color)
+        FirebuildLogging.write(line)
+    }
+}
+
+/// Pure formatting, separate from output so it can be tested exactly.
+public enum LogFormatter {
+    public static func levelName(_ level: Logger.Level) -> String {
+        switch level {
+        case .trace: "trace"
+        case .debug: "debug"
+        case .info: "info"
+        case .notice: "notice"
+        case .warning: "warn"
+        case .error: "error"
+        case .critical: "critical"
+        }
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+
+    public static func json(level: Logger.Level, message: String, module: String, fields: Logger.Metadata, date: Date) -> String {
+        var object: [String: Any] = [:]
+        for (k, v) in fields { object[k] = jsonValue(v) }
+        object["@level"] = levelName(level)
+        object["@message"] = message
+        object["@module"] = module
+        object["@timestamp"] = timestamp(date)
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public static func text(level: Logger.Level, message: String, module: String, fields: Logger.Metadata, date: Date,
+                            color: Bool) -> String {
+        var name = levelName(level).uppercased()
+        if color {
+            let code = switch level {
+            case .trace, .debug: "90"
+            case .info, .notice: "32"
+            case .warning: "33"
+            case .error, .critical: "31"
+            }
+            name = "\u{1B}[\(code)m\(name)\u{1B}[0m"
+        }
+        var line = "\(timestamp(date)) [\(name)] \(module): \(message)"
+        for key in fields.keys.sorted() {
+            line += " \(key)=\(textValue(fields[key]!))"
+        }
+        return line
+    }
+
+    private static func jsonValue(_ v: Logger.MetadataValue) -> Any {
+        switch v {
+        case .string(let s): return s
+        case .stringConvertible(let c): return c.description
+        case .array(let a): return a.map(jsonValue)
+        case .dictionary(let d): return d.mapValues(jsonValue)
+        }
+    }
+
+    private static func textValue(_ v: Logger.MetadataValue) -> String {
+        let s: String
+        switch v {
+        case .string(let str): s = str
+        case .stringConvertible(let c): s = c.description
+        case .array(let a): s = "[" + a.map(textValue).joined(separator: ",") + "]"
+        case .dictionary(let d): s = "{" + d.keys.sorted().map { "\($0)=\(textValue(d[$0]!))" }.joined(separator: ",") + "}"
+        }
+        return s.contains(" ") || s.isEmpty ? "\"\(s)\"" : s
+    }
+}

@@ -1,0 +1,1 @@
+/// git through libgit2: clone and checkout of Dockerfile sources and kernel trees.

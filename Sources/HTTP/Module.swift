@@ -1,0 +1,1 @@
+/// HTTP over libcurl: requests, streaming downloads, Unix-socket REST (Firecracker API).

@@ -1,0 +1,1 @@
+/// CNI networking, network namespaces, taps and port publishing.

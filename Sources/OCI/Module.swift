@@ -1,0 +1,1 @@
+/// Images without a daemon: references, registry client, archives, content store, layer application.

@@ -1,0 +1,1 @@
+/// The recipe API (`require "firebuild"`): bindings of every public operation, hooks.

@@ -1,0 +1,1 @@
+/// VM lifecycle: run, inspect, ls, logs, exec, kill, purge.

@@ -1,0 +1,1 @@
+/// The directory storage provider: tags, image metadata, kernels, profiles.

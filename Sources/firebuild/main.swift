@@ -1,0 +1,3 @@
+import FirebuildCLI
+
+FirebuildCommand.main()

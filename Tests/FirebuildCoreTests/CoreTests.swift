@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import Testing
+@testable import FirebuildCore
+
+@Suite struct AtomicFileTests {
+    @Test func writesWholeFileWithExactMode() throws {
+        let dir = NSTemporaryDirectory() + "fb-atomic-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/sub/meta.json"
+        try AtomicFile.write("hello", to: path, mode: 0o600)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "hello")
+        let attrs = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attrs[.posixPermissions] as? Int) == 0o600)
+        // No temporary files are left behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/sub") == ["meta.json"])
+    }
+}
+
+@Suite struct DigestTests {
+    @Test func sha256OfKnownString() {
+        #expect(ContentDigest.sha256("abc").description
+            == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    @Test(arguments: ["sha256:abc", "md5:0123", "nocolon", "sha256:" + String(repeating: "G", count: 64)])
+    func rejectsMalformedDigests(_ text: String) {
+        #expect(throws: FirebuildError.self) { try ContentDigest(parsing: text) }
+    }
+
+    @Test func streamingMatchesOneShot() {
+        var h = StreamingSHA256()
+        h.update(Data("a".utf8)); h.update(Data("bc".utf8))
+        #expect(h.finalize() == ContentDigest.sha256("abc"))
+    }
+}
+
+@Suite struct FileLockTests {
+    @Test func secondHolderTimesOut() throws {
+        let path = NSTemporaryDirectory() + "fb-lock-\(UUID().uuidString)"
+        defer { unlink(path) }
+        let a = FileLock(path: path)
+        try a.lock()
+        // flock locks belong to the open file description, so a second open conflicts even in-process.
+        let b = FileLock(path: path)
+        #expect(throws: FirebuildError.self) { try b.lock(timeout: 0.1) }
+        a.unlock()
+        try b.lock(timeout: 1)
+        b.unlock()
+    }
+}
+
+@Suite struct CommandTests {
+    @Test func capturesOutputAndStatus() throws {
+        let r = try Command("sh", ["-c", "echo out; echo err >&2; exit 3"]).run()
+        #expect(r.status == 3)
+        #expect(r.stdoutString == "out\n")
+        #expect(r.stderrString == "err\n")
+    }
+
+    @Test func checkNamesTheFailingCommand() {
+        #expect(throws: FirebuildError.self) { try Command("sh", ["-c", "echo boom >&2; exit 1"]).check() }
+        do {
+            try Command("sh", ["-c", "echo boom >&2; exit 1"]).check()
+        } catch let e as FirebuildError {
+            #expect(e.code == .subprocess)
+            #expect(e.message.contains("boom"))
+        } catch {}
+    }
+
+    @Test func missingProgramIsNotFound() {
+        #expect(throws: FirebuildError(.notFound, "program \"no-such-program-xyz\" not found in PATH; install it (make deps installs every tool firebuild needs)")) {
+            try Command("no-such-program-xyz").run()
+        }
+    }
+
+    @Test func timeoutKills() {
+        #expect(throws: FirebuildError.self) { try Command("sleep", ["5"], timeout: 0.2).run() }
+    }
+}
+
+@Suite struct LogFormatterTests {
+    @Test func jsonHasTheOriginalKeys() throws {
+        let line = LogFormatter.json(level: .warning, message: "hi", module: "store", fields: ["tag": "a/b:1"],
+                                     date: Date(timeIntervalSince1970: 0))
+        let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+        #expect(obj["@level"] as? String == "warn")
+        #expect(obj["@message"] as? String == "hi")
+        #expect(obj["@module"] as? String == "store")
+        #expect(obj["@timestamp"] as? String == "1970-01-01T00:00:00.000Z")
+        #expect(obj["tag"] as? String == "a/b:1")
+        #expect(!line.contains("\n"))
+    }
+
+    @Test func textIsReadable() {
+        let line = LogFormatter.text(level: .info, message: "pulled", module: "oci", fields: ["digest": "sha256:x", "n": "a b"],
+                                     date: Date(timeIntervalSince1970: 0), color: false)
+        #expect(line == "1970-01-01T00:00:00.000Z [INFO] oci: pulled digest=sha256:x n=\"a b\"")
+    }
+
+    @Test(arguments: [("debug", Logger.Level.debug), ("warn", .warning), ("INFO", .info), ("error", .error)])
+    func levelNames(_ name: String, _ level: Logger.Level) throws {
+        #expect(try LogOptions.level(named: name) == level)
+    }
+
+    @Test func unknownLevelIsAnError() {
+        #expect(throws: FirebuildError.self) { try LogOptions.level(named: "loud") }
+    }
+}
