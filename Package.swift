@@ -83,6 +83,7 @@ let package = Package(
         .testTarget(name: "GuestTests", dependencies: ["Guest"]),
         .testTarget(name: "NetworkTests", dependencies: ["Network"]),
         .testTarget(name: "VMTests", dependencies: ["VM"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime"]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe"]),
         .testTarget(name: "CLITests", dependencies: ["FirebuildCLI"]),

@@ -1,1 +1,0 @@
-/// VM lifecycle: run, inspect, ls, logs, exec, kill, purge.
