@@ -10,7 +10,7 @@ public enum LogBinding: RecipeBinding {
         let logger = context.logger
         for (name, level) in [("debug", Logger.Level.debug), ("info", .info), ("warn", .warning), ("error", .error)] {
             log.function(name) { args in
-                let message = try args.value(1).description
+                let message = args.tostring(1)
                 let fields = try args.optionalTable(2)
                 logger.log(level: level, "\(message)", metadata: fields.map(metadata))
                 return []
