@@ -51,7 +51,7 @@ public struct FirecrackerDriver: VirtualMachineManager {
     public var options: Options
     public var transport: FirecrackerTransport
 
-    public init(options: Options, transport: FirecrackerTransport = UnixHTTPTransport()) {
+    public init(options: Options, transport: FirecrackerTransport = CurlFirecrackerTransport()) {
         self.options = options
         self.transport = transport
     }

@@ -29,7 +29,7 @@ public enum VMMSelection {
     }
 
     /// An instance for a persisted handle, whichever VMM started it.
-    public static func instance(for handle: VMHandle, transport: FirecrackerTransport = UnixHTTPTransport()) -> VMInstance {
+    public static func instance(for handle: VMHandle, transport: FirecrackerTransport = CurlFirecrackerTransport()) -> VMInstance {
         switch handle.vmm {
         case .qemu: return QEMUInstance(handle: handle)
         case .firecracker: return FirecrackerInstance(handle: handle, transport: transport)
