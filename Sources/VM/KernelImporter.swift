@@ -85,6 +85,9 @@ public struct KernelImporter: Sendable {
     public func `import`(id: String, path: String, initrd: String? = nil, replace: Bool = false,
                          sourceDescription: String? = nil) throws -> StoredKernel {
         try KernelStore.validate(id: id)
+        if !replace && store.exists(id) {
+            throw FirebuildError(.alreadyExists, "kernel \"\(id)\" already exists in \(store.root); remove it first (firebuild kernel rm \(id)) or pass --replace")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FirebuildError(.notFound, "kernel image \(path) cannot be read; pass a bzImage (e.g. /boot/vmlinuz-*) or an ELF vmlinux")
         }
