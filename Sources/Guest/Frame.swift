@@ -173,6 +173,12 @@ public final class FrameChannel {
         }
     }
 
+    /// Drops partially received bytes (after the host reconnected to a virtio-serial port).
+    public func resetDecoder() {
+        decoder = FrameDecoder()
+        isClosed = false
+    }
+
     /// Pops a frame already buffered (after readAvailable).
     public func nextBuffered() throws -> Frame? { try decoder.next() }
 }

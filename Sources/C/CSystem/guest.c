@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -219,3 +220,18 @@ int fb_is_mountpoint(const char *path) {
     if (stat(parent, &b) < 0) return 0;
     return a.st_dev != b.st_dev || a.st_ino == b.st_ino;
 }
+
+int fb_bind_mount(const char *source, const char *target) { return mount(source, target, NULL, MS_BIND, NULL); }
+
+// Runs before any Swift code (and before the Swift runtime initialises): a statically linked Swift
+// program needs /proc to find itself, and a kernel that starts init without an initrd has not
+// mounted it. Only acts when this process is PID 1 and /proc is empty.
+__attribute__((constructor(101))) static void fb_early_mount_proc(void) {
+    if (getpid() != 1 || access("/proc/self", F_OK) == 0) return;
+    mkdir("/proc", 0555);
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+int fb_disable_ctrl_alt_del(void) { return reboot(RB_DISABLE_CAD); }
+
+int fb_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

@@ -40,3 +40,10 @@ int fb_mount(const char *source, const char *target, const char *fstype, int nos
 int fb_remount_root_readonly(void);
 /// True (1) when `path` is a mount point other than its parent's filesystem.
 int fb_is_mountpoint(const char *path);
+/// Bind-mounts `source` onto `target` (both must exist).
+int fb_bind_mount(const char *source, const char *target);
+/// reboot(RB_DISABLE_CAD): Ctrl-Alt-Del then sends SIGINT to PID 1 instead of an instant reboot
+/// (Firecracker's SendCtrlAltDel becomes a graceful shutdown).
+int fb_disable_ctrl_alt_del(void);
+/// pipe2(fds, O_CLOEXEC) (pipe2 is a GNU extension Swift's Glibc module does not export).
+int fb_pipe_cloexec(int fds[2]);
