@@ -7,7 +7,7 @@ import Testing
 /// Real boots under QEMU microvm (TCG here). Serialized: two cores cannot boot two VMs quickly.
 @Suite(.serialized, .enabled(if: Fixtures.canBoot, "\(Fixtures.skipReason)"))
 struct QEMUBootTests {
-    static let probeDir = Fixtures.tempDir("probe")
+    static let probeDir = Fixtures.processLifetimeDir("probe")
     let driver = QEMUDriver(probeCachePath: QEMUBootTests.probeDir + "/accel.json")
 
     func config(_ dir: String, kernel: StoredKernel, disk: VMDisk, id: String) -> VMConfig {
