@@ -140,8 +140,7 @@ struct IgnoreGlob: Sendable {
         case star            // [^/]*
         case any             // [^/]
         case anyDirs         // (.*/)?   from "**/" or "**" inside
-        case anyTail         // (/.*)?   from a trailing "**" (or .* when the pattern is just "**")
-        case everything      // .*
+        case everything      // .*       from a trailing "**"
         case charClass(negated: Bool, items: [ClosedRange<Character>])
     }
 
@@ -160,7 +159,7 @@ struct IgnoreGlob: Sendable {
                     i += 1
                     if i < c.count && c[i] == "/" { i += 1 }
                     if i == c.count {
-                        out.append(out.isEmpty ? .everything : .anyTail)
+                        out.append(.everything)
                     } else {
                         out.append(.anyDirs)
                     }
@@ -229,8 +228,6 @@ struct IgnoreGlob: Sendable {
                         q += 1
                     }
                     r = found
-                case .anyTail:
-                    r = p == s.count || (s[p] == "/" && true)
                 case .everything:
                     r = true
                 case .charClass(let negated, let items):
