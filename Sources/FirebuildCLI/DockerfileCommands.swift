@@ -85,7 +85,7 @@ struct DockerfileBench: ParsableCommand {
     func run() throws {
         try global.apply()
         let r = try DockerfileBenchmark.run(directory: dir, targetBytes: megabytes * 1_000_000)
-        print(String(format: "%d files, %.2f MB in %.3f s: %.1f MB/s, %.0f files/s (%d failed to parse, as expected for negative cases)",
+        print(String(format: "%d files, %.2f MB in %.3f s: %.1f MB/s, %.0f files/s (%d rejected, as BuildKit rejects them)",
                      r.files, Double(r.bytes) / 1e6, r.seconds, Double(r.bytes) / 1e6 / r.seconds,
                      Double(r.files) / r.seconds, r.failures))
     }
