@@ -9,7 +9,7 @@ public struct FirebuildCommand: ParsableCommand {
         abstract: "Build microVM root filesystems from Dockerfiles and OCI images, and run them as microVMs.",
         version: FirebuildVersion.current,
         subcommands: [
-            VersionCommand.self,
+        subcommands: [VersionCommand.self, DockerfileCommand.self]
             ScriptCommand.self,
             KernelCommand.self,
         ]
