@@ -9,7 +9,8 @@ public struct FirebuildCommand: ParsableCommand {
         abstract: "Build microVM root filesystems from Dockerfiles and OCI images, and run them as microVMs.",
         version: FirebuildVersion.current,
         subcommands: [
-        subcommands: [VersionCommand.self, DockerfileCommand.self]
+            VersionCommand.self,
+            DockerfileCommand.self,
             ScriptCommand.self,
             KernelCommand.self,
         ]
