@@ -42,7 +42,10 @@ public final class BuildCache: @unchecked Sendable {
     var lockPath: String { root + "/index.lock" }
     public var layersDir: String { root + "/layers" }
     public var basesDir: String { root + "/bases" }
-    public func layerPath(_ key: String) -> String { "\(layersDir)/\(key).qcow2" }
+    /// A fresh, unique file for a layer of `key` (two builds may race on the same key; each
+    /// layer file is immutable once its successor exists, so names are never reused).
+    public func newLayerPath(_ key: String) -> String { "\(layersDir)/\(key)-\(UInt32.random(in: 0...UInt32.max)).qcow2" }
+    public func path(of entry: Entry) -> String { root + "/" + entry.layer }
     public func basePath(_ key: String) -> String { "\(basesDir)/\(key).raw" }
 
     func load() throws -> Index {
@@ -82,7 +85,7 @@ public final class BuildCache: @unchecked Sendable {
     func chainIntact(_ e: Entry, _ index: Index) -> Bool {
         var cur: Entry? = e
         while let c = cur {
-            guard FileManager.default.fileExists(atPath: root + "/" + c.layer) else { return false }
+            guard FileManager.default.fileExists(atPath: path(of: c)) else { return false }
             guard let p = c.parent else { return index.bases[c.base] != nil && FileManager.default.fileExists(atPath: basePath(c.base)) }
             cur = index.entries[p]
         }
@@ -105,11 +108,11 @@ public final class BuildCache: @unchecked Sendable {
         }
     }
 
-    /// Records a completed layer (its file already at `layerPath(key)`).
-    public func add(key: String, parent: String?, base: String, description: String) throws {
-        let bytes = DiskUsage.allocated(layerPath(key))
+    /// Records a completed layer file (from `newLayerPath`).
+    public func add(key: String, parent: String?, base: String, layerFile: String, description: String) throws {
+        let bytes = DiskUsage.allocated(layerFile)
         try withIndex { index in
-            index.entries[key] = Entry(key: key, parent: parent, base: base, layer: "layers/\(key).qcow2",
+            index.entries[key] = Entry(key: key, parent: parent, base: base, layer: "layers/" + BuildPath.basename(layerFile),
                                        description: String(description.prefix(200)), created: Date(), lastUsed: Date(), bytes: bytes)
         }
     }
@@ -135,8 +138,10 @@ public final class BuildCache: @unchecked Sendable {
             }
             var freed: Int64 = 0
             for k in remove {
-                freed += DiskUsage.allocated(layerPath(k))
-                unlink(layerPath(k))
+                if let e = index.entries[k] {
+                    freed += DiskUsage.allocated(path(of: e))
+                    unlink(path(of: e))
+                }
                 index.entries[k] = nil
             }
             let usedBases = Set(index.entries.values.map(\.base))
@@ -146,10 +151,12 @@ public final class BuildCache: @unchecked Sendable {
                 index.bases[k] = nil
             }
             // Files no index entry names: partial layers of interrupted builds.
-            for (dir, ext, known) in [(layersDir, ".qcow2", Set(index.entries.keys)), (basesDir, ".raw", Set(index.bases.keys))] {
+            // (Layers being written by a running build are unindexed too: prune between builds.)
+            let knownLayers = Set(index.entries.values.map { BuildPath.basename($0.layer) })
+            let knownBases = Set(index.bases.keys.map { "\($0).raw" })
+            for (dir, known) in [(layersDir, knownLayers), (basesDir, knownBases)] {
                 for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
-                    let key = name.hasSuffix(ext) ? String(name.dropLast(ext.count)) : name
-                    if !known.contains(key) {
+                    if !known.contains(name) {
                         freed += DiskUsage.allocated(dir + "/" + name)
                         unlink(dir + "/" + name)
                     }

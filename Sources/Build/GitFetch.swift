@@ -1,9 +1,11 @@
 import FirebuildCore
 import Foundation
+import Git
 
-/// Git clones for git Dockerfile sources and `ADD <git url>`.
+/// Git clones (libgit2) for git Dockerfile sources and `ADD <git url>`.
 public enum GitFetch {
+    /// Clones into `directory` at `ref` (branch, tag or commit) and returns the commit id.
     public static func clone(url: String, to directory: String, ref: String?) throws -> String {
-        throw FirebuildError(.unsupported, "git sources need the Git module (libgit2), not merged yet")
+        try GitRepository.clone(url: url, to: directory, ref: ref)
     }
 }
