@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime"]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe"]),
         .testTarget(name: "CLITests", dependencies: ["FirebuildCLI"]),
-        .testTarget(name: "BuildTests", dependencies: ["Build"]),
+        .testTarget(name: "BuildTests", dependencies: ["Build", "VM", "Store", "Dockerfile"]),
     ],
     // Swift 5 language mode: the Lua state is confined to one thread by design and the C
     // libraries hand us raw pointers; strict Sendable checking would add noise, not safety.
