@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "VM", dependencies: ["FirebuildCore", "Guest", "HTTP", "Store", "Network", "Git", "CZlib"], swiftSettings: swiftSettings),
         .target(name: "Git", dependencies: ["FirebuildCore", "CGit2", "CGit2Shim"], swiftSettings: swiftSettings),
         .target(name: "Runtime", dependencies: ["FirebuildCore", "Store", "VM", "Network"], swiftSettings: swiftSettings),
-        .target(name: "Build", dependencies: ["FirebuildCore", "Dockerfile", "OCI", "Store", "VM", "Network", "Git", "HTTP"],
+        .target(name: "Build", dependencies: ["FirebuildCore", "Dockerfile", "OCI", "Store", "VM", "Guest", "Network", "Git", "HTTP"],
                 swiftSettings: swiftSettings),
         .target(name: "LuaRuntime", dependencies: ["FirebuildCore", "CLua", "CLuaShim"], swiftSettings: swiftSettings),
         .target(name: "Recipe", dependencies: ["FirebuildCore", "LuaRuntime", "Dockerfile", "OCI", "Store", "Build", "Runtime"],
@@ -87,6 +87,7 @@ let package = Package(
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime"]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe"]),
         .testTarget(name: "CLITests", dependencies: ["FirebuildCLI"]),
+        .testTarget(name: "BuildTests", dependencies: ["Build", "VM", "Store", "Dockerfile"]),
     ],
     // Swift 5 language mode: the Lua state is confined to one thread by design and the C
     // libraries hand us raw pointers; strict Sendable checking would add noise, not safety.

@@ -11,8 +11,11 @@ public struct FirebuildCommand: ParsableCommand {
         subcommands: [
             VersionCommand.self,
             DockerfileCommand.self,
-            ScriptCommand.self,
             KernelCommand.self,
+            RootfsCommand.self,
+            BaseosCommand.self,
+            CacheCommand.self,
+            ScriptCommand.self,
         ]
     )
 
