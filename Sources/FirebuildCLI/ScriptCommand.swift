@@ -15,6 +15,11 @@ public struct ScriptCommand: ParsableCommand {
             binary chunks need --unsafe. Modules are searched next to the recipe, then in ./lua, \
             then in firebuild's own Lua library. Arguments after -- are in the global `arg` \
             (arg[0] is the recipe path).
+
+            EXAMPLES:
+              firebuild script recipes/hello.lua
+              firebuild script build.lua --dry-run -- --tag myapp:1.0
+              firebuild script tools.lua --unsafe --memory-limit 1G
             """
     )
 

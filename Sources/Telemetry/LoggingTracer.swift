@@ -1,0 +1,109 @@
+import FirebuildCore
+import Foundation
+import Logging
+import Tracing
+
+/// `--tracing-log-enable`: wraps the exporting tracer and logs every finished span (name,
+/// duration, ids, status) at info through swift-log, so a trace can be read without a collector.
+/// Spans keep their base context, so parents, ids and export are unchanged.
+struct LoggingTracer<Base: Tracer>: Tracer {
+    let base: Base
+    let logger: Logger
+    /// Reads trace-id/span-id out of a context (the same provider the logs use).
+    let ids: Logger.MetadataProvider
+
+    func startSpan<Instant: TracerInstant>(_ operationName: String, context: @autoclosure () -> InstrumentationContext,
+                                           ofKind kind: SpanKind, at instant: @autoclosure () -> Instant,
+                                           function: String, file fileID: String, line: UInt) -> LoggingSpan<Base.Span> {
+        let span = base.startSpan(operationName, context: context(), ofKind: kind, at: instant(),
+                                  function: function, file: fileID, line: line)
+        return LoggingSpan(base: span, logger: logger, ids: ids, start: DispatchTime.now().uptimeNanoseconds, logs: true)
+    }
+
+    func activeSpan(identifiedBy context: InstrumentationContext) -> LoggingSpan<Base.Span>? {
+        // A handle on a running span: ending it through this handle must not log twice.
+        base.activeSpan(identifiedBy: context).map {
+            LoggingSpan(base: $0, logger: logger, ids: ids, start: DispatchTime.now().uptimeNanoseconds, logs: false)
+        }
+    }
+
+    func forceFlush() { base.forceFlush() }
+
+    func extract<Carrier, Extract>(_ carrier: Carrier, into context: inout InstrumentationContext, using extractor: Extract)
+    where Extract: Extractor, Extract.Carrier == Carrier {
+        base.extract(carrier, into: &context, using: extractor)
+    }
+
+    func inject<Carrier, Inject>(_ context: InstrumentationContext, into carrier: inout Carrier, using injector: Inject)
+    where Inject: Injector, Inject.Carrier == Carrier {
+        base.inject(context, into: &carrier, using: injector)
+    }
+}
+
+final class LoggingSpan<Base: Span>: Span, @unchecked Sendable {
+    private let base: Base
+    private let logger: Logger
+    private let ids: Logger.MetadataProvider
+    private let start: UInt64
+    private let logs: Bool
+    private let lock = NSLock()
+    private var failure: String?
+
+    init(base: Base, logger: Logger, ids: Logger.MetadataProvider, start: UInt64, logs: Bool) {
+        self.base = base
+        self.logger = logger
+        self.ids = ids
+        self.start = start
+        self.logs = logs
+    }
+
+    var context: InstrumentationContext { base.context }
+    var operationName: String {
+        get { base.operationName }
+        set { base.operationName = newValue }
+    }
+    var attributes: SpanAttributes {
+        get { base.attributes }
+        set { base.attributes = newValue }
+    }
+    var isRecording: Bool { base.isRecording }
+
+    func setStatus(_ status: SpanStatus) {
+        if status.code == .error {
+            lock.lock()
+            if failure == nil || status.message != nil { failure = status.message ?? "error" }
+            lock.unlock()
+        }
+        base.setStatus(status)
+    }
+
+    func addEvent(_ event: SpanEvent) { base.addEvent(event) }
+
+    func recordError<Instant: TracerInstant>(_ error: Error, attributes: SpanAttributes, at instant: @autoclosure () -> Instant) {
+        lock.lock()
+        if failure == nil { failure = String(describing: error) }
+        lock.unlock()
+        base.recordError(error, attributes: attributes, at: instant())
+    }
+
+    func addLink(_ link: SpanLink) { base.addLink(link) }
+
+    func end<Instant: TracerInstant>(at instant: @autoclosure () -> Instant) {
+        base.end(at: instant())
+        guard logs else { return }
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
+        var metadata: Logger.Metadata = InstrumentationContext.$current.withValue(base.context) { ids.get() }
+        metadata["span"] = .string(base.operationName)
+        metadata["duration-ms"] = .string(String(format: "%.3f", ms))
+        lock.lock()
+        let failure = self.failure
+        lock.unlock()
+        if let failure {
+            metadata["status"] = "error"
+            metadata["error"] = .string(failure)
+        } else {
+            metadata["status"] = "ok"
+        }
+        logger.info("span finished", metadata: metadata)
+    }
+}
