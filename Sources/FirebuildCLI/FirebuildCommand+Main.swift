@@ -31,6 +31,11 @@ extension FirebuildCommand {
                 return nil
             } catch where isSuccess(error) {
                 return error
+            } catch let code as ExitCode {
+                // The command already printed why; the span says how it ended.
+                span.attributes["process.exit.code"] = Int(code.rawValue)
+                span.setStatus(SpanStatus(code: .error, message: "exit status \(code.rawValue)"))
+                return code
             } catch {
                 FirebuildTracing.fail(span, error)
                 return error

@@ -61,7 +61,7 @@ struct VersionCommand: ParsableCommand {
         discussion: """
             EXAMPLES:
               firebuild version
-              firebuild version --tracing-enable --tracing-collector-host-port 127.0.0.1:4318
+              firebuild version --tracing-enable --tracing-log-enable
             """
     )
 

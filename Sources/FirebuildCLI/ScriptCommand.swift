@@ -52,6 +52,7 @@ public struct ScriptCommand: ParsableCommand {
 
     public func run() throws {
         try global.apply()
+        FirebuildTracing.currentSpan()?.attributes[FirebuildSpanKey.recipe] = recipe
         let options = ScriptOptions(unsafe: unsafe, memoryLimit: try LuaOptions.parseMemorySize(memoryLimit), dryRun: dryRun)
         let result = ScriptRunner.run(path: recipe, args: args, options: options)
         if result.exitCode != 0 {
