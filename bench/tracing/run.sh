@@ -47,6 +47,8 @@ PY
 bench_case version "version"
 bench_case script-1000-logs "script $WORK/logs.lua --log-as-json"
 # Hooks for commands other engineers are adding: run when they exist.
-if "$BIN" help ls >/dev/null 2>&1; then bench_case ls "ls"; fi
+# (`help X` and `X --help` exit 0 even for unknown commands: look X up in the root help.)
+has_command() { "$BIN" --help | grep -qE "^  +$1( |$)"; }
+if has_command ls; then bench_case ls "ls"; fi
 if [ -n "${CACHED_BUILD_ARGS:-}" ]; then bench_case cached-build "build $CACHED_BUILD_ARGS"; fi
 echo "results: $OUT/*.json (hyperfine JSON; ratio = median on / median off)"
