@@ -3,27 +3,37 @@ import Foundation
 import Logging
 import Tracing
 
-/// `--tracing-log-enable`: wraps the exporting tracer and logs every finished span (name,
-/// duration, ids, status) at info through swift-log, so a trace can be read without a collector.
-/// Spans keep their base context, so parents, ids and export are unchanged.
+/// Log metadata (`trace-id`, `span-id`) of a span, formatted once when the span starts and kept
+/// in its context: every log line inside the span then costs a dictionary lookup, not hex formatting.
+enum SpanLogIDsKey: InstrumentationContextKey {
+    typealias Value = Logger.Metadata
+}
+
+/// Wraps the exporting tracer: stores each span's log ids in its context, and with
+/// `--tracing-log-enable` (`logs`) logs every finished span (name, duration, ids, status) at info
+/// through swift-log, so a trace can be read without a collector. Parents, ids and export are
+/// the base tracer's.
 struct LoggingTracer<Base: Tracer>: Tracer {
     let base: Base
     let logger: Logger
-    /// Reads trace-id/span-id out of a context (the same provider the logs use).
+    /// Reads trace-id/span-id out of a context (OTel's provider, filtered).
     let ids: Logger.MetadataProvider
+    let logs: Bool
 
     func startSpan<Instant: TracerInstant>(_ operationName: String, context: @autoclosure () -> InstrumentationContext,
                                            ofKind kind: SpanKind, at instant: @autoclosure () -> Instant,
                                            function: String, file fileID: String, line: UInt) -> LoggingSpan<Base.Span> {
         let span = base.startSpan(operationName, context: context(), ofKind: kind, at: instant(),
                                   function: function, file: fileID, line: line)
-        return LoggingSpan(base: span, logger: logger, ids: ids, start: DispatchTime.now().uptimeNanoseconds, logs: true)
+        var context = span.context
+        context[SpanLogIDsKey.self] = InstrumentationContext.$current.withValue(span.context) { ids.get() }
+        return LoggingSpan(base: span, context: context, logger: logger, start: DispatchTime.now().uptimeNanoseconds, logs: logs)
     }
 
     func activeSpan(identifiedBy context: InstrumentationContext) -> LoggingSpan<Base.Span>? {
         // A handle on a running span: ending it through this handle must not log twice.
         base.activeSpan(identifiedBy: context).map {
-            LoggingSpan(base: $0, logger: logger, ids: ids, start: DispatchTime.now().uptimeNanoseconds, logs: false)
+            LoggingSpan(base: $0, context: context, logger: logger, start: DispatchTime.now().uptimeNanoseconds, logs: false)
         }
     }
 
@@ -42,22 +52,21 @@ struct LoggingTracer<Base: Tracer>: Tracer {
 
 final class LoggingSpan<Base: Span>: Span, @unchecked Sendable {
     private let base: Base
+    let context: InstrumentationContext
     private let logger: Logger
-    private let ids: Logger.MetadataProvider
     private let start: UInt64
     private let logs: Bool
     private let lock = NSLock()
     private var failure: String?
 
-    init(base: Base, logger: Logger, ids: Logger.MetadataProvider, start: UInt64, logs: Bool) {
+    init(base: Base, context: InstrumentationContext, logger: Logger, start: UInt64, logs: Bool) {
         self.base = base
+        self.context = context
         self.logger = logger
-        self.ids = ids
         self.start = start
         self.logs = logs
     }
 
-    var context: InstrumentationContext { base.context }
     var operationName: String {
         get { base.operationName }
         set { base.operationName = newValue }
@@ -92,7 +101,7 @@ final class LoggingSpan<Base: Span>: Span, @unchecked Sendable {
         base.end(at: instant())
         guard logs else { return }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
-        var metadata: Logger.Metadata = InstrumentationContext.$current.withValue(base.context) { ids.get() }
+        var metadata: Logger.Metadata = context[SpanLogIDsKey.self] ?? [:]
         metadata["span"] = .string(base.operationName)
         metadata["duration-ms"] = .string(String(format: "%.3f", ms))
         lock.lock()

@@ -17,7 +17,12 @@ public final class TelemetryBackend: @unchecked Sendable {
     private var stopped = false
 
     /// Metadata provider adding `trace-id` and `span-id` to log lines written inside a span.
-    public static let logMetadataProvider: Logger.MetadataProvider = {
+    public static let logMetadataProvider = Logger.MetadataProvider {
+        InstrumentationContext.current?[SpanLogIDsKey.self] ?? [:]
+    }
+
+    /// Formats the ids from OTel's span context (once per span, see `SpanLogIDsKey`).
+    static let otelIDs: Logger.MetadataProvider = {
         var keys = OTel.Configuration.LoggingMetadataProviderConfiguration.default
         keys.traceIDKey = "trace-id"
         keys.spanIDKey = "span-id"
@@ -66,7 +71,7 @@ public final class TelemetryBackend: @unchecked Sendable {
         } catch {
             throw FirebuildError(.invalidArgument, "cannot set up tracing: \(error)")
         }
-        tracer = options.logSpans ? Self.logging(base) : base
+        tracer = Self.wrap(base, logs: options.logSpans)
         group = ServiceGroup(configuration: .init(services: [service], logger: diagnostics))
         let group = self.group, finished = self.finished
         Task.detached {
@@ -75,8 +80,8 @@ public final class TelemetryBackend: @unchecked Sendable {
         }
     }
 
-    private static func logging<T: Tracer>(_ base: T) -> any Tracer {
-        LoggingTracer(base: base, logger: makeLogger("trace"), ids: logMetadataProvider)
+    private static func wrap<T: Tracer>(_ base: T, logs: Bool) -> any Tracer {
+        LoggingTracer(base: base, logger: makeLogger("trace"), ids: otelIDs, logs: logs)
     }
 
     /// Flushes spans still buffered and stops the exporter, waiting at most `timeout` (a
