@@ -11,7 +11,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSystem
+import CSyscalls
 import Guest
 
 let initVersion = "0.1.0"
