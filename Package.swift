@@ -59,7 +59,7 @@ let package = Package(
         // Named CSyscalls, not CSystem: apple/swift-system (pulled in by swift-otel through
         // SwiftNIO/async-http-client) declares a C target CSystem and target names must be unique
         // across the package graph (module aliasing does not work for C modules).
-        .target(name: "CSyscalls", path: "Sources/C/CSystem"),
+        .target(name: "CSyscalls", path: "Sources/C/CSyscalls"),
 
         // MARK: core and concerns
         .target(name: "FirebuildCore", dependencies: [
@@ -74,12 +74,12 @@ let package = Package(
         .target(name: "Store", dependencies: ["FirebuildCore", "OCI", "RootFS"], swiftSettings: swiftSettings),
         .target(name: "Guest", swiftSettings: swiftSettings),  // no Foundation: the static guest init links it
         .executableTarget(name: "GuestInit", dependencies: ["Guest", "CSyscalls"], swiftSettings: swiftSettings),
-        .target(name: "Network", dependencies: ["FirebuildCore", "CSyscalls"], swiftSettings: swiftSettings),
-        .executableTarget(name: "TapPlugin", dependencies: ["Network"], swiftSettings: swiftSettings),
-        .target(name: "VM", dependencies: ["FirebuildCore", "Guest", "HTTP", "Store", "Network", "Git", "CZlib"], swiftSettings: swiftSettings),
+        .target(name: "Networking", dependencies: ["FirebuildCore", "CSyscalls"], swiftSettings: swiftSettings),
+        .executableTarget(name: "TapPlugin", dependencies: ["Networking"], swiftSettings: swiftSettings),
+        .target(name: "VM", dependencies: ["FirebuildCore", "Guest", "HTTP", "Store", "Networking", "Git", "CZlib"], swiftSettings: swiftSettings),
         .target(name: "Git", dependencies: ["FirebuildCore", "CGit2", "CGit2Shim"], swiftSettings: swiftSettings),
-        .target(name: "Runtime", dependencies: ["FirebuildCore", "Store", "VM", "Network"], swiftSettings: swiftSettings),
-        .target(name: "Build", dependencies: ["FirebuildCore", "Dockerfile", "OCI", "Store", "VM", "Guest", "Network", "Git", "HTTP"],
+        .target(name: "Runtime", dependencies: ["FirebuildCore", "Store", "VM", "Networking"], swiftSettings: swiftSettings),
+        .target(name: "Build", dependencies: ["FirebuildCore", "Dockerfile", "OCI", "Store", "VM", "Guest", "Networking", "Git", "HTTP"],
                 swiftSettings: swiftSettings),
         .target(name: "LuaRuntime", dependencies: ["FirebuildCore", "CLua", "CLuaShim"], swiftSettings: swiftSettings),
         .target(name: "Recipe", dependencies: ["FirebuildCore", "LuaRuntime", "Dockerfile", "OCI", "Store", "Build", "Runtime"],
@@ -91,7 +91,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: swiftSettings),
         .target(name: "FirebuildCLI", dependencies: [
-            "FirebuildCore", "Telemetry", "Dockerfile", "OCI", "Store", "RootFS", "VM", "Network", "Build", "Runtime", "Recipe",
+            "FirebuildCore", "Telemetry", "Dockerfile", "OCI", "Store", "RootFS", "VM", "Networking", "Build", "Runtime", "Recipe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "firebuild", dependencies: ["FirebuildCLI"], swiftSettings: swiftSettings),
@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(name: "RootFSTests", dependencies: ["RootFS"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "GuestTests", dependencies: ["Guest"], exclude: ["Scripts"]),
-        .testTarget(name: "NetworkTests", dependencies: ["Network"]),
+        .testTarget(name: "NetworkingTests", dependencies: ["Networking"]),
         .testTarget(name: "VMTests", dependencies: ["VM", "Git", "Store"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime"]),

@@ -60,12 +60,12 @@ public struct Command: Sendable {
         let group = DispatchGroup()
         let box = OutputBox()
         group.enter()
-        DispatchQueue.global().async {
+        Command.detached {
             box.setOut(outPipe.fileHandleForReading.readDataToEndOfFile())
             group.leave()
         }
         group.enter()
-        DispatchQueue.global().async {
+        Command.detached {
             box.setErr(errPipe.fileHandleForReading.readDataToEndOfFile())
             group.leave()
         }
@@ -75,7 +75,7 @@ public struct Command: Sendable {
             throw FirebuildError(.subprocess, "cannot start \(exe): \(error)")
         }
         if let inPipe, let stdin {
-            DispatchQueue.global().async {
+            Command.detached {
                 inPipe.fileHandleForWriting.write(stdin)
                 try? inPipe.fileHandleForWriting.close()
             }
@@ -114,6 +114,14 @@ public struct Command: Sendable {
             throw FirebuildError(.subprocess, "\(describe()) exited with status \(result.status)\(detail.isEmpty ? "" : ": \(detail)")")
         }
         return result
+    }
+
+    /// Runs `body` on a thread of its own. Pipe readers must never wait for a slot in the global
+    /// dispatch pool: on 2 cores it has 2 threads, and callers blocking them would deadlock.
+    static func detached(_ body: @escaping @Sendable () -> Void) {
+        let thread = Thread { body() }
+        thread.stackSize = 256 * 1024
+        thread.start()
     }
 
     public func describe() -> String {

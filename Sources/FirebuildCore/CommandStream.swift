@@ -38,7 +38,7 @@ extension Command {
         let group = DispatchGroup()
         for (pipe, isErr) in [(outPipe, false), (errPipe, true)] {
             group.enter()
-            DispatchQueue.global().async {
+            Command.detached {
                 defer { group.leave() }
                 var splitter = LineSplitter()
                 let emit: (String) -> Void = { line in
@@ -61,7 +61,7 @@ extension Command {
             throw FirebuildError(.subprocess, "cannot start \(exe): \(error)")
         }
         if let inPipe, let stdin {
-            DispatchQueue.global().async {
+            Command.detached {
                 inPipe.fileHandleForWriting.write(stdin)
                 try? inPipe.fileHandleForWriting.close()
             }

@@ -2,7 +2,7 @@
 // Network/TapRedirectPlugin.swift). CNI protocol: command in CNI_* variables, config on stdin,
 // result or error JSON on stdout, exit status 0 on success.
 import Foundation
-import Network
+import Networking
 
 let input = FileHandle.standardInput.readDataToEndOfFile()
 let plugin = TapRedirectPlugin(environment: ProcessInfo.processInfo.environment, stdin: input)

@@ -1,7 +1,7 @@
 import FirebuildCore
 import Foundation
 import Testing
-@testable import Network
+@testable import Networking
 
 @Suite struct CNIConfigTests {
     func tempDir() throws -> String {

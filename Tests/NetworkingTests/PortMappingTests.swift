@@ -1,6 +1,6 @@
 import FirebuildCore
 import Testing
-@testable import Network
+@testable import Networking
 
 @Suite struct PortMappingTests {
     @Test(arguments: [

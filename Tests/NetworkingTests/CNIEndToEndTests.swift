@@ -1,7 +1,7 @@
 import FirebuildCore
 import Foundation
 import Testing
-@testable import Network
+@testable import Networking
 
 /// Real CNI plugins (bridge, host-local, firewall) plus firebuild's tc-redirect-tap, exec'd inside
 /// a sandbox netns the test creates; nothing is created in the host namespace.

@@ -2,7 +2,7 @@ import CSyscalls
 import FirebuildCore
 import Foundation
 import Testing
-@testable import Network
+@testable import Networking
 
 /// Frames really cross the tc redirect: an ARP request from the sandbox's bridge comes out of the
 /// tap, and an ARP reply written into the tap reaches the sandbox (it learns the guest's MAC).

@@ -1,7 +1,7 @@
 import FirebuildCore
 import Foundation
 import Testing
-@testable import Network
+@testable import Networking
 
 @Suite struct CNIResultTests {
     // A result shaped like bridge + tc-redirect-tap output.

@@ -2,7 +2,7 @@
 // syscall and ioctl are variadic).
 #pragma once
 #include <sys/types.h>
-#include "CSystemGuest.h"
+#include "CSyscallsGuest.h"
 
 /// Powers the machine off (guest init only). Returns -1 with errno on failure.
 int fb_reboot_poweroff(void);
@@ -14,4 +14,4 @@ int fb_tap_open(const char *name, int persist);
 int fb_setns_net(int fd);
 /// ioctl(fd, TIOCSCTTY, 0): makes the terminal the controlling one.
 int fb_set_controlling_tty(int fd);
-#include "CSystemNet.h"
+#include "CSyscallsNet.h"

@@ -1,6 +1,6 @@
-// Guest init helpers; see CSystemGuest.h. Code after fork() uses only async-signal-safe calls.
+// Guest init helpers; see CSyscallsGuest.h. Code after fork() uses only async-signal-safe calls.
 #define _GNU_SOURCE
-#include "CSystemGuest.h"
+#include "CSyscallsGuest.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Network
+@testable import Networking
 
 /// The plugin's protocol handling, without touching any device.
 @Suite struct TapRedirectPluginUnitTests {

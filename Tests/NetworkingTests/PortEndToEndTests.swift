@@ -1,7 +1,7 @@
 import FirebuildCore
 import Foundation
 import Testing
-@testable import Network
+@testable import Networking
 
 /// Port publishing with real iptables inside a sandbox netns standing in for the host.
 @Suite(.serialized, .enabled(if: NetEnv.available, "needs root, iproute2, iptables, socat, containernetworking-plugins"))

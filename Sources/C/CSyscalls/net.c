@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "CSystemNet.h"
+#include "CSyscallsNet.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>

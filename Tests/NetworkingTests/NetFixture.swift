@@ -1,6 +1,6 @@
 import FirebuildCore
 import Foundation
-@testable import Network
+@testable import Networking
 
 /// What the end-to-end network tests need; when something is missing they skip with the reason.
 enum NetEnv {
