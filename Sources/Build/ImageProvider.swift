@@ -32,3 +32,6 @@ public protocol ImageProvider {
     /// Atomically stores `rootfs` (moved) under `tag` with its config and parent chain.
     func commit(rootfs: String, config: ImageConfig, tag: String, parent: BaseImage?, dockerfile: String) throws
 }
+
+/// The Dockerfile module's platform, named apart from OCI's type of the same name.
+public typealias StagePlatform = Platform

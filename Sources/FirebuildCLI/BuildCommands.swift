@@ -3,6 +3,7 @@ import Build
 import Dockerfile
 import FirebuildCore
 import Foundation
+import Store
 
 /// Flags shared by `rootfs --dockerfile` and `baseos`.
 struct BuildFlags: ParsableArguments {
@@ -33,8 +34,6 @@ struct BuildFlags: ParsableArguments {
     @Option(name: .customLong("cpu"), help: "Build VM vCPUs.")
     var cpu: Int = 1
 
-    @Option(name: .customLong("filesystem-size-mbs"), help: "Size of the resulting ext4 file system in MiB (default: content plus headroom).")
-    var filesystemSizeMBs: Int?
 
     func buildArgMap() throws -> [String: String] {
         var out: [String: String] = [:]
@@ -50,42 +49,8 @@ struct BuildFlags: ParsableArguments {
         return out
     }
 
-    func machine() -> BuildMachine { BuildMachine(kernelID: vmlinuxID, memMiB: mem, vcpus: cpu) }
-}
-
-/// `firebuild rootfs --dockerfile … --tag T`: builds in microVMs and stores the result.
-struct RootfsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rootfs", abstract: "Build a VMM root file system from a Dockerfile.")
-
-    @OptionGroup var global: GlobalOptions
-    @OptionGroup var build: BuildFlags
-
-    @Option(name: .customLong("tag"), help: "Tag of the result: org/name:version.")
-    var tag: String
-
-    @Option(name: [.customLong("target"), .customLong("dockerfile-stage")], help: "The stage to build (default: the last).")
-    var target: String?
-
-    @Option(name: .customLong("pre-build-command"), help: "Shell command run in the build VM before the Dockerfile steps (repeatable).")
-    var preBuild: [String] = []
-
-    @Option(name: .customLong("post-build-command"), help: "Shell command run in the build VM after the Dockerfile steps (repeatable).")
-    var postBuild: [String] = []
-
-    @Option(name: .customLong("cni-network-name"), help: "Give RUN steps network through this CNI network (default: none, loopback only).")
-    var cniNetworkName: String?
-
-    func run() throws {
-        try global.apply()
-        guard let dockerfile = build.dockerfile else { throw ValidationError("--dockerfile is required") }
-        _ = try DirectoryImageProvider.relativePath(tag)
-        let request = BuildRequest(dockerfile: dockerfile, context: build.context, tag: tag, target: target,
-                                   buildArgs: try build.buildArgMap(), noCache: build.noCache, timeout: build.timeout,
-                                   stepInactivityTimeout: build.stepTimeout, machine: build.machine(),
-                                   preBuildCommands: preBuild, postBuildCommands: postBuild,
-                                   filesystemSizeMiB: build.filesystemSizeMBs, cniNetworkName: cniNetworkName)
-        let result = try BuildEngine(images: DirectoryImageProvider()).build(request)
-        print("built \(result.tag) in \(String(format: "%.1f", result.duration)) s: \(result.stepsRun) steps run, \(result.stepsCached) cached, \(result.vmBoots) VM boot(s)")
+    func machine(kernelRoot: String) -> BuildMachine {
+        BuildMachine(kernelID: vmlinuxID, kernelStoreRoot: kernelRoot, memMiB: mem, vcpus: cpu)
     }
 }
 
@@ -94,7 +59,9 @@ struct BaseosCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "baseos", abstract: "Build a base operating system image from a single-stage Dockerfile.")
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var storage: StorageOptions
     @OptionGroup var build: BuildFlags
+    @OptionGroup var size: SizeOptions
 
     @Option(name: .customLong("tag"), help: "Tag of the result (default: derived from FROM, e.g. _/debian:bookworm-slim).")
     var tag: String?
@@ -103,11 +70,12 @@ struct BaseosCommand: ParsableCommand {
         try global.apply()
         guard let dockerfile = build.dockerfile else { throw ValidationError("--dockerfile is required") }
         let resolvedTag = try tag ?? Self.tagFromDockerfile(dockerfile)
+        let storageConfig = try global.resolveStorage(storage)
         let request = BuildRequest(dockerfile: dockerfile, context: build.context, tag: resolvedTag,
                                    buildArgs: try build.buildArgMap(), noCache: build.noCache, timeout: build.timeout,
-                                   stepInactivityTimeout: build.stepTimeout, machine: build.machine(),
-                                   filesystemSizeMiB: build.filesystemSizeMBs)
-        let result = try BuildEngine(images: DirectoryImageProvider()).build(request)
+                                   stepInactivityTimeout: build.stepTimeout, machine: build.machine(kernelRoot: storageConfig.kernelRoot),
+                                   filesystemSizeMiB: size.sizeMiB.map { Int($0) })
+        let result = try BuildEngine(images: StoreImageProvider(storage: storageConfig)).build(request)
         print("built base OS \(result.tag) (\(result.stepsRun) steps run, \(result.stepsCached) cached)")
     }
 

@@ -10,12 +10,17 @@ public struct FirebuildCommand: ParsableCommand {
         version: FirebuildVersion.current,
         subcommands: [
             VersionCommand.self,
+            ImageCommand.self,
+            RootfsCommand.self,
             DockerfileCommand.self,
             KernelCommand.self,
-            RootfsCommand.self,
             BaseosCommand.self,
             CacheCommand.self,
             ScriptCommand.self,
+            ProfileCreate.self,
+            ProfileInspect.self,
+            ProfileList.self,
+            ProfileRemove.self,
         ]
     )
 

@@ -200,3 +200,14 @@ public enum Ext4Builder {
         try Command("resize2fs", [image, "\(target / 1024)K"]).check(logger: logger)
     }
 }
+
+extension SizeSpec: CustomStringConvertible {
+    /// The flag syntax back: `25%`, `256` (MiB of headroom) or `size 512 MiB`.
+    public var description: String {
+        switch self {
+        case .absoluteMiB(let m): "size \(m) MiB"
+        case .headroomMiB(let m): "\(m)"
+        case .headroomPercent(let p): "\(p)%"
+        }
+    }
+}

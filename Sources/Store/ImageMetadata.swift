@@ -2,7 +2,7 @@ import FirebuildCore
 import Foundation
 
 /// Where an image's filesystem came from.
-public struct ImageSource: Codable, Equatable, Sendable {
+public struct ImageOrigin: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable {
         case registry        // pulled: reference, manifestDigest, platform
         case dockerArchive = "docker-archive"
@@ -71,7 +71,7 @@ public struct ImageMetadata: Codable, Equatable, Sendable {
     public var tag: String
     public var created: Date
     public var config: ImageConfig
-    public var source: ImageSource
+    public var source: ImageOrigin
     /// Parent chain, nearest first (the image this one was built `FROM`, then its parent…).
     public var parents: [ParentRef]
     /// Apparent size of the `rootfs` file in bytes; filled in by the store on commit.
@@ -80,7 +80,7 @@ public struct ImageMetadata: Codable, Equatable, Sendable {
     public var platform: String?
 
     public init(type: String = "rootfs", tag: String = "", created: Date = Date(), config: ImageConfig = ImageConfig(),
-                source: ImageSource, parents: [ParentRef] = [], rootfsSize: UInt64 = 0, platform: String? = nil) {
+                source: ImageOrigin, parents: [ParentRef] = [], rootfsSize: UInt64 = 0, platform: String? = nil) {
         self.schemaVersion = ImageMetadata.currentSchema
         self.type = type
         self.tag = tag

@@ -29,7 +29,7 @@ enum E2E {
     static let skipReason = "needs qemu, qemu-utils, linux-image-cloud-amd64, busybox-static, e2fsprogs and the static init (make init)"
 
     /// A busybox root filesystem with users root and app (1000), stored as tag `_/busybox:1`.
-    static func makeBase(provider: DirectoryImageProvider, scratch: String) throws {
+    static func makeBase(provider: StoreImageProvider, scratch: String) throws {
         let tree = scratch + "/base-tree"
         let fm = FileManager.default
         for d in ["bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "home/app", "root"] {
@@ -64,7 +64,7 @@ struct BuildEndToEndTests {
         let kernels = KernelStore(root: paths.kernelStorageRoot)
         try KernelImporter(store: kernels).import(id: "cloud", path: E2E.cloudKernel ?? "")
         _ = try InitrdBuilder.buildAndStore(kernelID: "cloud", store: kernels)
-        let provider = DirectoryImageProvider(root: paths.rootfsStorageRoot, lockDir: paths.locks)
+        let provider = StoreImageProvider(storage: StorageConfig(paths: paths))
         try FileManager.default.createDirectory(atPath: home + "/ctx", withIntermediateDirectories: true)
         try E2E.makeBase(provider: provider, scratch: home)
         try AtomicFile.write("#!/bin/sh\necho run\n", to: home + "/ctx/run.sh", mode: 0o644)

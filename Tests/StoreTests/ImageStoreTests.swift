@@ -6,7 +6,7 @@ import Testing
 @Suite struct ImageStoreTests {
     func metadata(_ marker: String) -> ImageMetadata {
         ImageMetadata(config: ImageConfig(env: ["PATH=/usr/bin"], cmd: ["/bin/sh"]),
-                      source: ImageSource(kind: .directory, reference: marker, details: ["marker": marker]))
+                      source: ImageOrigin(kind: .directory, reference: marker, details: ["marker": marker]))
     }
 
     @Test func commitLayoutAndRead() throws {
