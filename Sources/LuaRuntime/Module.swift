@@ -1,1 +1,0 @@
-/// The embedded Lua 5.4 runtime and the binding layer Swift modules register functions and types with.
