@@ -1,1 +1,0 @@
-/// Dockerfile front end: parser, word expansion, typed instructions, stages, image config, .dockerignore.
