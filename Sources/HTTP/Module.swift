@@ -1,1 +1,0 @@
-/// HTTP over libcurl: requests, streaming downloads, Unix-socket REST (Firecracker API).

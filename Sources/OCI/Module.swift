@@ -1,1 +1,0 @@
-/// Images without a daemon: references, registry client, archives, content store, layer application.
