@@ -1,2 +1,99 @@
-// firebuild-init: PID 1 inside every firebuild microVM (implementation in progress).
-print("firebuild-init: not yet implemented")
+// firebuild-init: PID 1 inside every firebuild microVM.
+//
+// Boot: mount the API filesystems, open the host channel (virtio-serial port or vsock, chosen by
+// `firebuild.channel=` on the kernel command line), send `ready`, apply the metadata (network,
+// /etc files, SSH keys), then run the workload (run mode), serve build steps (build mode) or exec
+// the image's own /sbin/init (init=image). Powers the VM off when done.
+//
+// Test mode (`--channel-fd N --no-pid1 [--root DIR]`): no mounts, no network, no hostname, no
+// power-off, never kill(-1); /etc files and passwd lookups under DIR. The unit tests drive the
+// dynamically linked binary this way over a socketpair.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSystem
+import Guest
+
+let initVersion = "0.1.0"
+
+struct InitOptions {
+    var channelFD: Int32?
+    var pid1Duties = true
+    var root = "/"
+    var consoleEcho = true
+
+    static let usage = """
+    usage: firebuild-init [--channel-fd N] [--no-pid1] [--root DIR] [--quiet]
+      PID 1 of a firebuild microVM. Normally started by the kernel; the host channel is chosen by
+      kernel parameters firebuild.channel=virtio-serial|vsock, firebuild.port=NAME (default
+      firebuild.0), firebuild.vsock_port=N (default 10789), firebuild.vsock_mode=connect|listen.
+      --channel-fd N  use an inherited, connected descriptor as the channel (tests)
+      --no-pid1       do not mount, configure the network, set the hostname, kill all or power off
+      --root DIR      read /etc/passwd and /etc/group and write /etc files under DIR (tests)
+      --quiet         do not copy workload output to the console
+    """
+
+    static func parse(_ args: [String]) -> InitOptions {
+        var o = InitOptions()
+        var i = 1
+        func value() -> String {
+            i += 1
+            guard i < args.count else { die("\(args[i - 1]) needs a value\n\(usage)", code: 2) }
+            return args[i]
+        }
+        while i < args.count {
+            switch args[i] {
+            case "--help", "-h": print(usage); exit(0)
+            case "--version": print("firebuild-init \(initVersion) (protocol \(Frame.version))"); exit(0)
+            case "--channel-fd":
+                guard let n = Int32(value()), n >= 0 else { die("--channel-fd needs a descriptor number", code: 2) }
+                o.channelFD = n
+            case "--no-pid1": o.pid1Duties = false
+            case "--root": o.root = value()
+            case "--quiet": o.consoleEcho = false
+            default:
+                // The kernel passes unknown plain words of its command line to init: ignore them.
+                break
+            }
+            i += 1
+        }
+        if getpid() != 1 { o.pid1Duties = false }  // never act as PID 1 when we are not
+        return o
+    }
+}
+
+/// Logs to the console (stderr) with a prefix; the host sees it in the VM's console log.
+func log(_ message: String) {
+    try? Posix.writeAll(2, "firebuild-init: \(message)\n")
+}
+
+func die(_ message: String, code: Int32 = 1) -> Never {
+    log(message)
+    exit(code)
+}
+
+let options = InitOptions.parse(CommandLine.arguments)
+fb_ignore_sigpipe()
+if options.pid1Duties {
+    Setup.earlyMounts()
+    Setup.ensureStdio()
+    _ = fb_disable_ctrl_alt_del()
+} else {
+    _ = fb_set_child_subreaper()
+}
+
+let supervisor: Supervisor
+do {
+    let spec: ChannelSpec
+    if let fd = options.channelFD {
+        spec = .fd(fd)
+    } else {
+        spec = try ChannelSpec.from(cmdline: KernelCmdline.parse(Posix.readText("/proc/cmdline") ?? ""))
+    }
+    let fd = try Channel.open(spec)
+    supervisor = try Supervisor(channelFD: fd, channelName: spec.description, options: options)
+} catch {
+    log("cannot open the host channel: \(error)")
+    Setup.finish(options: options, code: 1)
+}
+supervisor.run()

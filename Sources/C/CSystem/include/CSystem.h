@@ -2,6 +2,7 @@
 // syscall and ioctl are variadic).
 #pragma once
 #include <sys/types.h>
+#include "CSystemGuest.h"
 
 /// Powers the machine off (guest init only). Returns -1 with errno on failure.
 int fb_reboot_poweroff(void);
