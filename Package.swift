@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(name: "GuestInit", dependencies: ["Guest", "CSystem"], swiftSettings: swiftSettings),
         .target(name: "Network", dependencies: ["FirebuildCore", "CSystem"], swiftSettings: swiftSettings),
         .executableTarget(name: "TapPlugin", dependencies: ["Network"], swiftSettings: swiftSettings),
-        .target(name: "VM", dependencies: ["FirebuildCore", "Guest", "HTTP", "Store", "Network"], swiftSettings: swiftSettings),
+        .target(name: "VM", dependencies: ["FirebuildCore", "Guest", "HTTP", "Store", "Network", "Git", "CZlib"], swiftSettings: swiftSettings),
         .target(name: "Git", dependencies: ["FirebuildCore", "CGit2", "CGit2Shim"], swiftSettings: swiftSettings),
         .target(name: "Runtime", dependencies: ["FirebuildCore", "Store", "VM", "Network"], swiftSettings: swiftSettings),
         .target(name: "Build", dependencies: ["FirebuildCore", "Dockerfile", "OCI", "Store", "VM", "Network", "Git", "HTTP"],
