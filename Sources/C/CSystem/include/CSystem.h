@@ -14,3 +14,4 @@ int fb_tap_open(const char *name, int persist);
 int fb_setns_net(int fd);
 /// ioctl(fd, TIOCSCTTY, 0): makes the terminal the controlling one.
 int fb_set_controlling_tty(int fd);
+#include "CSystemNet.h"

@@ -1,1 +1,0 @@
-/// CNI networking, network namespaces, taps and port publishing.

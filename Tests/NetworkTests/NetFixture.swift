@@ -1,0 +1,111 @@
+import FirebuildCore
+import Foundation
+@testable import Network
+
+/// What the end-to-end network tests need; when something is missing they skip with the reason.
+enum NetEnv {
+    static let cniDir = "/usr/lib/cni"
+
+    /// The built `tc-redirect-tap`, next to the test bundle in the build folder.
+    static var tapPluginDir: String? {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        var dir = (exe as NSString).deletingLastPathComponent
+        // The xctest bundle may be a directory inside the bin folder.
+        for _ in 0..<4 {
+            if FileManager.default.isExecutableFile(atPath: dir + "/tc-redirect-tap") { return dir }
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        return nil
+    }
+
+    static var missing: String? {
+        if geteuid() != 0 { return "needs root (creates network namespaces)" }
+        for tool in ["ip", "tc", "iptables", "iptables-save", "nsenter", "socat"] where Command.which(tool) == nil {
+            return "needs \(tool): apt-get install -y iproute2 iptables util-linux socat"
+        }
+        for p in ["bridge", "host-local", "firewall"] where !FileManager.default.isExecutableFile(atPath: "\(cniDir)/\(p)") {
+            return "needs CNI plugin \(p): apt-get install -y containernetworking-plugins"
+        }
+        if tapPluginDir == nil { return "needs the built tc-redirect-tap: swift build --product tc-redirect-tap" }
+        return nil
+    }
+
+    static var available: Bool {
+        if let why = missing {
+            print("skipping network end-to-end tests: \(why)")
+            return false
+        }
+        return true
+    }
+}
+
+/// A sandbox "host" netns, a VM netns, a temp dir with a conflist, IPAM data and a CNI cache.
+/// Everything is deleted by `tearDown` (call it in a defer).
+final class NetFixture {
+    let id = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    let sandbox: NetworkNamespace
+    let vm: NetworkNamespace
+    let dir: String
+    let octet = Int.random(in: 200...249)
+    let third = Int.random(in: 1...250)
+    var subnetPrefix: String { "10.\(octet).\(third)" }
+    var gateway: String { "\(subnetPrefix).1" }
+    var bridge: String { "fbtbr\(id.prefix(8))" }
+    var vmID: String { "vm\(id)" }
+    let runner: CNIRunner
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "fbt-net-\(id)"
+        try FileManager.default.createDirectory(atPath: dir + "/conf", withIntermediateDirectories: true)
+        sandbox = try NetworkNamespace.create("fbt-h\(id)")
+        do {
+            vm = try NetworkNamespace.create("fbt-v\(id)")
+        } catch {
+            try? sandbox.delete()
+            throw error
+        }
+        runner = CNIRunner(confDir: dir + "/conf", binDirs: [NetEnv.cniDir, NetEnv.tapPluginDir ?? "/nonexistent"],
+                           cacheDir: dir + "/cache", hostNamespace: sandbox.name)
+    }
+
+    func tearDown() {
+        try? vm.delete()
+        try? sandbox.delete()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// bridge (+ host-local with a default route and DNS) → firewall → [tc-redirect-tap].
+    func writeConflist(name: String, withTap: Bool, file: String? = nil) throws {
+        var plugins: [[String: Any]] = [
+            ["type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false, "hairpinMode": true,
+             "dns": ["nameservers": [gateway]],
+             "ipam": ["type": "host-local", "dataDir": dir + "/ipam",
+                      "ranges": [[["subnet": "\(subnetPrefix).0/24", "gateway": gateway]]],
+                      "routes": [["dst": "0.0.0.0/0"]]]],
+            ["type": "firewall", "backend": "iptables"],
+        ]
+        if withTap { plugins.append(["type": "tc-redirect-tap"]) }
+        let list: [String: Any] = ["cniVersion": "1.0.0", "name": name, "plugins": plugins]
+        let data = try JSONSerialization.data(withJSONObject: list, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: "\(dir)/conf/\(file ?? "10-\(name).conflist")"))
+    }
+
+    func attachment(ifName: String = "eth0", args: [CNIAttachment.CNIArg] = []) -> CNIAttachment {
+        CNIAttachment(containerID: vmID, netns: vm.path, ifName: ifName, args: args)
+    }
+
+    /// `iptables-save` of the sandbox without timestamps and counters, for before/after comparisons.
+    func iptablesSave() throws -> String {
+        let out = try sandbox.run("iptables-save").stdoutString
+        return out.split(separator: "\n").filter { !$0.hasPrefix("#") }
+            .map { $0.replacingOccurrences(of: #"\[\d+:\d+\]"#, with: "", options: .regularExpression) }
+            .joined(separator: "\n")
+    }
+
+    /// IPv4 addresses on a device in a namespace.
+    func addresses(_ ns: NetworkNamespace, _ dev: String) throws -> [String] {
+        let r = try ns.run("ip", ["-j", "-4", "addr", "show", "dev", dev])
+        let arr = (try JSONSerialization.jsonObject(with: r.stdout) as? [[String: Any]]) ?? []
+        return arr.flatMap { ($0["addr_info"] as? [[String: Any]] ?? []).compactMap { $0["local"] as? String } }
+    }
+}
