@@ -46,5 +46,14 @@ install: build
 	install -m 0755 $(BIN_DIR)/firebuild $(PREFIX)/bin/firebuild
 	cp -r lua $(PREFIX)/share/firebuild/
 
+# The guest init, statically linked (no libc or Swift runtime needed in the image), stripped.
+INIT_STATIC := .build-static/firebuild-init-static
+init:
+	$(SWIFT) build -c release --product firebuild-init --static-swift-stdlib -Xswiftc -static-executable \
+	  --scratch-path .build-static
+	strip -o $(INIT_STATIC) .build-static/release/firebuild-init
+	@file $(INIT_STATIC) | grep -q 'statically linked' || { echo "$(INIT_STATIC) is not statically linked" >&2; exit 1; }
+	@ls -l $(INIT_STATIC)
+
 clean:
 	rm -rf .build .build-*

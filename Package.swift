@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "OCITests", dependencies: ["OCI", "HTTP"]),
         .testTarget(name: "RootFSTests", dependencies: ["RootFS"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "GuestTests", dependencies: ["Guest"]),
+        .testTarget(name: "GuestTests", dependencies: ["Guest"], exclude: ["Scripts"]),
         .testTarget(name: "NetworkTests", dependencies: ["Network"]),
         .testTarget(name: "VMTests", dependencies: ["VM"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
