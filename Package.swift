@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "GuestTests", dependencies: ["Guest"], exclude: ["Scripts"]),
         .testTarget(name: "NetworkTests", dependencies: ["Network"]),
-        .testTarget(name: "VMTests", dependencies: ["VM"]),
+        .testTarget(name: "VMTests", dependencies: ["VM", "Git", "Store"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime"]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe"]),

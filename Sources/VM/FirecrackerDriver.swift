@@ -87,7 +87,12 @@ public struct FirecrackerDriver: VirtualMachineManager {
         var args = VMConfig.appendingArg(config.kernelArgs, key: "console", value: "ttyS0")
         args = VMConfig.appendingArg(args, key: "reboot", value: "k")
         args = VMConfig.appendingArg(args, key: "panic", value: "1")
-        return VMConfig.appendingArg(args, key: "pci", value: "off")
+        args = VMConfig.appendingArg(args, key: "pci", value: "off")
+        // The guest init opens vsock and listens, unless the caller chose another channel setup.
+        if !args.split(separator: " ").contains(where: { $0.hasPrefix("firebuild.channel=") }) {
+            for (k, v) in GuestChannel.kernelParameters(for: .firecracker) { args = VMConfig.appendingArg(args, key: k, value: v) }
+        }
+        return args
     }
 
     /// The jailer argv (pure, tested exactly).

@@ -82,8 +82,12 @@ public struct KernelImporter: Sendable {
 
     /// `path` is a bzImage or an ELF vmlinux; `initrd` an optional initrd to store with it.
     @discardableResult
-    public func `import`(id: String, path: String, initrd: String? = nil, replace: Bool = false) throws -> StoredKernel {
+    public func `import`(id: String, path: String, initrd: String? = nil, replace: Bool = false,
+                         sourceDescription: String? = nil) throws -> StoredKernel {
         try KernelStore.validate(id: id)
+        if !replace && store.exists(id) {
+            throw FirebuildError(.alreadyExists, "kernel \"\(id)\" already exists in \(store.root); remove it first (firebuild kernel rm \(id)) or pass --replace")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FirebuildError(.notFound, "kernel image \(path) cannot be read; pass a bzImage (e.g. /boot/vmlinuz-*) or an ELF vmlinux")
         }
@@ -108,7 +112,7 @@ public struct KernelImporter: Sendable {
         }
         return try store.create(id: id, replace: replace) { staging in
             try vmlinux.write(to: URL(fileURLWithPath: staging + "/" + KernelStore.vmlinuxName))
-            var record = KernelRecord(id: id, version: version, source: path, vmlinuxSize: Int64(vmlinux.count),
+            var record = KernelRecord(id: id, version: version, source: sourceDescription ?? path, vmlinuxSize: Int64(vmlinux.count),
                                       vmlinuxDigest: ContentDigest.sha256(vmlinux))
             if let bzImage {
                 try bzImage.write(to: URL(fileURLWithPath: staging + "/" + KernelStore.bzImageName))

@@ -27,16 +27,34 @@ enum Fixtures {
         "needs qemu-system-x86, qemu-utils, linux-image-cloud-amd64, busybox-static, e2fsprogs (apt-get install them)"
     }
 
+    /// Directories shared by several tests live until the test process exits.
+    nonisolated(unsafe) private static var removeAtExit: [String] = []
+    private static let registerExit: Void = {
+        atexit {
+            for dir in Fixtures.removeAtExit { try? FileManager.default.removeItem(atPath: dir) }
+        }
+    }()
+
+    static func processLifetimeDir(_ tag: String) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        _ = registerExit
+        let dir = tempDir(tag)
+        removeAtExit.append(dir)
+        return dir
+    }
+
     /// One imported kernel with a built initrd, shared by the boot tests (import + initrd take seconds).
     nonisolated(unsafe) private static var shared: (store: KernelStore, kernel: StoredKernel)?
     private static let lock = NSLock()
 
     static func bootKernel() throws -> (store: KernelStore, kernel: StoredKernel) {
+        let root = processLifetimeDir("kstore")
         lock.lock()
         defer { lock.unlock() }
-        if let shared { return shared }
+        if let shared { try? FileManager.default.removeItem(atPath: root); return shared }
         guard let path = cloudKernel else { throw FirebuildError(.notFound, "no cloud kernel") }
-        let store = KernelStore(root: tempDir("kstore"))
+        let store = KernelStore(root: root)
         try KernelImporter(store: store).import(id: "cloud", path: path)
         let (kernel, _) = try InitrdBuilder.buildAndStore(kernelID: "cloud", store: store)
         shared = (store, kernel)

@@ -7,7 +7,7 @@ import Testing
 /// Real boots under QEMU microvm (TCG here). Serialized: two cores cannot boot two VMs quickly.
 @Suite(.serialized, .enabled(if: Fixtures.canBoot, "\(Fixtures.skipReason)"))
 struct QEMUBootTests {
-    static let probeDir = Fixtures.tempDir("probe")
+    static let probeDir = Fixtures.processLifetimeDir("probe")
     let driver = QEMUDriver(probeCachePath: QEMUBootTests.probeDir + "/accel.json")
 
     func config(_ dir: String, kernel: StoredKernel, disk: VMDisk, id: String) -> VMConfig {
@@ -110,6 +110,7 @@ struct QEMUBootTests {
             if [ "$($B cat $n)" = "\(GuestChannel.portName)" ]; then port=/dev/$($B basename $($B dirname $n)); fi
         done
         echo "FB-VM-PORT $port"
+        echo "FB-VM-VDB $($B cat /sys/block/vdb/size)"
         exec 3<>$port
         echo "hello-from-guest" >&3
         read -r reply <&3
@@ -119,7 +120,11 @@ struct QEMUBootTests {
         """
         let base = try Fixtures.rootfs(in: dir, initScript: initScript)
         let disk = try DiskCloner.clone(base: base, to: dir + "/o.qcow2", for: .qemu)
-        let handle = try driver.start(config(dir, kernel: kernel, disk: disk, id: "chan1"))
+        // A second disk: the root must still be /dev/vda (devices enumerate in command-line order).
+        try Data(count: 2 << 20).write(to: URL(fileURLWithPath: dir + "/extra.img"))
+        var cfg = config(dir, kernel: kernel, disk: disk, id: "chan1")
+        cfg.extraDisks = [VMDisk(path: dir + "/extra.img", readOnly: true)]
+        let handle = try driver.start(cfg)
         let instance = driver.instance(handle)
         defer { try? instance.kill() }
         let channel = GuestChannel.forHandle(handle)
@@ -133,5 +138,6 @@ struct QEMUBootTests {
         #expect(Fixtures.waitForFile(handle.consoleLogPath, containing: "FB-VM-REPLY hello-from-host", timeout: 30),
                 "console: \(VMProcess.tail(handle.consoleLogPath, lines: 30))")
         #expect(instance.wait(timeout: 30) != nil)
+        #expect(Fixtures.waitForFile(handle.consoleLogPath, containing: "FB-VM-VDB 4096", timeout: 1))
     }
 }

@@ -1,1 +1,0 @@
-/// git through libgit2: clone and checkout of Dockerfile sources and kernel trees.
