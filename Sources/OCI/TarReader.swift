@@ -203,7 +203,9 @@ public final class TarReader {
         }
         let kind: TarEntry.Kind
         switch type {
-        case 0, UInt8(ascii: "0"), UInt8(ascii: "7"): kind = name.hasSuffix("/") ? .directory : .file
+        // Pre-POSIX archives mark directories by a trailing slash on a NUL-typed member.
+        case 0: kind = name.hasSuffix("/") ? .directory : .file
+        case UInt8(ascii: "0"), UInt8(ascii: "7"): kind = .file
         case UInt8(ascii: "1"): kind = .hardLink
         case UInt8(ascii: "2"): kind = .symlink
         case UInt8(ascii: "3"): kind = .characterDevice
