@@ -8,7 +8,11 @@ public struct FirebuildCommand: ParsableCommand {
         commandName: "firebuild",
         abstract: "Build microVM root filesystems from Dockerfiles and OCI images, and run them as microVMs.",
         version: FirebuildVersion.current,
-        subcommands: [VersionCommand.self, KernelCommand.self]
+        subcommands: [
+            VersionCommand.self,
+            KernelCommand.self,
+            ScriptCommand.self,
+        ]
     )
 
     public init() {}

@@ -69,6 +69,17 @@ public struct LuaArgs {
         isNil(i) ? nil : try string(i)
     }
 
+    /// Any argument as Lua's `tostring` shows it (honours `__tostring`, e.g. of userdata).
+    public func tostring(_ i: Int) -> String {
+        guard i >= 1, i <= count else { return "nil" }
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        guard fb_tostring(L, slot(i)) == LUA_OK, case .string(let s) = vm.readString(at: -1, on: L) else {
+            return (try? value(i).description) ?? type(i).name
+        }
+        return s
+    }
+
     /// A string argument as raw bytes (any content, not only UTF-8).
     public func bytes(_ i: Int) throws -> [UInt8] {
         switch type(i) {

@@ -40,13 +40,15 @@ public final class LuaVM {
     public init(options: LuaOptions = LuaOptions()) throws {
         LuaVM.installCallbacks
         guard let state = fb_newstate(max(0, options.memoryLimit)) else {
-            throw FirebuildError(.internal, "cannot create a Lua state: out of memory")
+            throw FirebuildError(.invalidArgument,
+                                 "cannot create a Lua state within the memory limit of \(LuaOptions.formatMemorySize(options.memoryLimit)); raise --memory-limit")
         }
         L = state
         self.options = options
         owner = pthread_self()
         guard fb_openlibs(L) == LUA_OK else {
-            throw FirebuildError(.internal, "cannot open the Lua standard library: memory limit \(options.memoryLimit) bytes is too small")
+            throw FirebuildError(.invalidArgument,
+                                 "cannot open the Lua standard library within the memory limit of \(LuaOptions.formatMemorySize(options.memoryLimit)); raise --memory-limit")
         }
         try LuaSandbox.apply(to: self)
     }

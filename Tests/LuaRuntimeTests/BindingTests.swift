@@ -161,3 +161,16 @@ final class Point {
         #expect(e?.message == "h.lua:3: in hook")
     }
 }
+
+@Suite struct ToStringTests {
+    @Test func tostringHonoursMetamethods() throws {
+        let vm = try LuaVM()
+        try vm.registerType(Point.self, name: "test.Point", tostring: { p in "P\(p.x)" })
+        let m = LuaModule("s")
+        m.function("str") { args in (1...max(1, args.count)).map { .string(args.tostring($0)) } }
+        m.function("p") { _ in [.userdata(Point(x: 7, y: 0))] }
+        try vm.register(module: m)
+        let r = try vm.run("local s = require 's' return s.str(s.p(), 1.5, nil, setmetatable({}, {__tostring = function() return 'T' end}))")
+        #expect(r.map(\.description) == ["P7", "1.5", "nil", "T"])
+    }
+}

@@ -1,1 +1,0 @@
-/// The recipe API (`require "firebuild"`): bindings of every public operation, hooks.

@@ -1,0 +1,67 @@
+import FirebuildCore
+import Foundation
+import Logging
+import LuaRuntime
+
+/// What every binding knows about the recipe being run.
+public struct RecipeContext {
+    /// The recipe path as the user gave it (`recipes/app.lua`); also its Lua chunk name.
+    public var recipePath: String
+    /// The recipe's directory (`recipes`, or `.`): relative paths in bindings resolve against it.
+    public var recipeDir: String
+    /// `--dry-run`: bindings with effects (build, run, write) describe them instead.
+    public var dryRun: Bool
+    /// `--unsafe`: the full Lua standard library is available.
+    public var unsafe: Bool
+    /// Arguments after `--` (also `arg[1…]` in Lua).
+    public var args: [String]
+    /// Environment visible to `firebuild.env`.
+    public var environment: [String: String]
+    /// Logger for `firebuild.log.*` (module `recipe`).
+    public var logger: Logger
+
+    public init(recipePath: String, dryRun: Bool = false, unsafe: Bool = false, args: [String] = [],
+                environment: [String: String] = ProcessInfo.processInfo.environment,
+                logger: Logger = makeLogger("recipe")) {
+        self.recipePath = recipePath
+        let dir = (recipePath as NSString).deletingLastPathComponent
+        self.recipeDir = dir.isEmpty ? "." : dir
+        self.dryRun = dryRun
+        self.unsafe = unsafe
+        self.args = args
+        self.environment = environment
+        self.logger = logger
+    }
+
+    /// A path from a recipe, resolved against the recipe's directory (absolute paths unchanged).
+    public func resolve(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        if recipeDir == "." { return path }
+        return recipeDir + "/" + path
+    }
+}
+
+/// One area of the recipe API (log, fs, image, vm, …). Each lives in its own file under
+/// `Recipe/Bindings/` and adds functions (and userdata types, through `vm`) to the shared
+/// `firebuild` table. To add one: write the type, then list it in `RecipeBindings.all`.
+public protocol RecipeBinding {
+    static func register(into firebuild: LuaModule, vm: LuaVM, context: RecipeContext) throws
+}
+
+public enum RecipeBindings {
+    /// Every binding, in registration order.
+    public static let all: [RecipeBinding.Type] = [
+        CoreBinding.self,
+        LogBinding.self,
+        FSBinding.self,
+    ]
+
+    /// Builds the `firebuild` module for `context` and registers it in `vm` (`require "firebuild"`).
+    public static func install(in vm: LuaVM, context: RecipeContext, bindings: [RecipeBinding.Type] = all) throws {
+        let firebuild = LuaModule("firebuild")
+        for binding in bindings {
+            try binding.register(into: firebuild, vm: vm, context: context)
+        }
+        try vm.register(module: firebuild)
+    }
+}
