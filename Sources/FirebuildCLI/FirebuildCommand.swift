@@ -10,8 +10,10 @@ public struct FirebuildCommand: ParsableCommand {
         version: FirebuildVersion.current,
         subcommands: [
             VersionCommand.self,
+        subcommands: [
             KernelCommand.self,
             ScriptCommand.self,
+        ]
         ]
     )
 

@@ -183,6 +183,12 @@ public final class GuestConnection {
         }
     }
 
+    /// Convenience form of `exec(_:stdin:timeout:onOutput:)`.
+    public func exec(_ argv: [String], env: [String] = [], user: String? = nil, workdir: String? = nil,
+                     timeout: Double?, onOutput: @escaping (GuestStream, [UInt8]) -> Void) throws -> ExitStatus {
+        try exec(ExecRequest(argv: argv, env: env, user: user, workdir: workdir), timeout: timeout, onOutput: onOutput)
+    }
+
     /// Convenience: runs a command and returns (status, stdout, stderr) collected in memory.
     public func execCollect(_ req: ExecRequest, stdin: [UInt8]? = nil, timeout: Double?) throws -> (ExitStatus, [UInt8], [UInt8]) {
         let out = Monitor()

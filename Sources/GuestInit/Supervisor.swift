@@ -226,12 +226,18 @@ final class Supervisor {
     }
 
     /// init=image: hand the machine over to the image's own init (systemd, openrc, sysvinit).
+    /// In test mode the candidates are looked up under --root, never the host's own init.
     func execImageInit() -> Never {
-        for candidate in ["/sbin/init", "/lib/systemd/systemd", "/usr/lib/systemd/systemd"] where access(candidate, X_OK) == 0 {
-            log("exec \(candidate)")
+        for candidate in ["/sbin/init", "/lib/systemd/systemd", "/usr/lib/systemd/systemd"] {
+            let path = Posix.join(options.root, candidate)
+            guard access(path, X_OK) == 0 else { continue }
+            log("init=image: exec \(path)")
+            close(channel.fd)
+            close(sigfd)
+            fb_reset_signals()  // our blocked signals and ignored SIGPIPE would be inherited
             let argv: [UnsafeMutablePointer<CChar>?] = [strdup(candidate), nil]
-            execv(candidate, argv)
-            log("exec \(candidate): \(String(cString: strerror(errno)))")
+            execv(path, argv)
+            log("exec \(path): \(String(cString: strerror(errno)))")
         }
         log("init=image: the image has no /sbin/init")
         Setup.finish(options: options, code: 1)

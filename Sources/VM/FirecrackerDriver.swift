@@ -15,7 +15,7 @@ public struct FirecrackerDriver: VirtualMachineManager {
         public var uid: UInt32
         public var gid: UInt32
         public var cgroupVersion: Int
-        /// Cgroup under which the jailer creates `<id>`; nil keeps the jailer's default.
+        /// Cgroup under which the jailer creates `<id>`; nil keeps the jailer's default (the exec file name).
         public var parentCgroup: String?
         /// Limit CPU (cpu.max) to the VM's vCPUs and memory (memory.max) to guest memory + overhead.
         public var limitResources: Bool
@@ -23,7 +23,7 @@ public struct FirecrackerDriver: VirtualMachineManager {
         public var daemonize: Bool
 
         public init(firecrackerBinary: String, jailerBinary: String, chrootBase: String = "/srv/jailer", uid: UInt32 = 0,
-                    gid: UInt32 = 0, cgroupVersion: Int = 2, parentCgroup: String? = "firebuild", limitResources: Bool = true,
+                    gid: UInt32 = 0, cgroupVersion: Int = 2, parentCgroup: String? = nil, limitResources: Bool = true,
                     memoryOverheadMiB: Int = 64, daemonize: Bool = true) {
             self.firecrackerBinary = firecrackerBinary
             self.jailerBinary = jailerBinary

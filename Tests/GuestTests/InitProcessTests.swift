@@ -177,3 +177,52 @@ struct InitProcessTests {
         #expect(throws: GuestError.self) { try GuestConnection.connect(unixPath: "/tmp/fb-no-such-\(getpid()).sock", timeout: 0.2) }
     }
 }
+
+@Suite struct TransportTests {
+    @Test func vsockListenerAcceptsTheGuestConnection() throws {
+        let base = "/tmp/fbv-\(getpid())-\(UInt32.random(in: 0...99999))"
+        let listener = try VsockListener(udsPath: base, port: 10789)
+        #expect(listener.path == base + "_10789")
+        // Play Firecracker: connect to <uds>_<port> and speak as the guest.
+        let fd = try UnixSocket.make(path: listener.path) { fd, addr, len in connect(fd, addr, len) == 0 }
+        defer { close(fd) }
+        let conn = try listener.accept(timeout: 5)
+        defer { conn.close() }
+        try FrameChannel(fd: fd).send(Frame(.ready, id: 0, json: ReadyInfo(initVersion: "t", uptime: 1, channel: "vsock:10789").json))
+        #expect(try conn.waitReady(timeout: 5).channel == "vsock:10789")
+    }
+
+    @Test func vsockConnectSpeaksFirecrackersHandshake() throws {
+        let path = "/tmp/fbv-\(getpid())-\(UInt32.random(in: 0...99999)).sock"
+        defer { unlink(path) }
+        let server = try UnixSocket.make(path: path) { fd, addr, len in bind(fd, addr, len) == 0 && listen(fd, 1) == 0 }
+        defer { close(server) }
+        let fake = Thread {
+            let c = accept(server, nil, nil)
+            guard c >= 0 else { return }
+            let line = (try? UnixSocket.readLine(c, timeout: 5)) ?? ""
+            try? Posix.writeAll(c, line == "CONNECT 52" ? "OK 1073741824\n" : "NO\n")
+            try? FrameChannel(fd: c).send(Frame(.ready, id: 0, json: ReadyInfo(initVersion: "t", uptime: 1, channel: "vsock:52:listen").json))
+            usleep(500_000)
+            close(c)
+        }
+        fake.start()
+        let conn = try GuestConnection.connectVsock(udsPath: path, port: 52, timeout: 5)
+        defer { conn.close() }
+        #expect(try conn.waitReady(timeout: 5).channel == "vsock:52:listen")
+    }
+
+    @Test func initImageExecsTheImagesInit() throws {
+        let root = try InitHarness.makeRoot()
+        try FileManager.default.createDirectory(atPath: root + "/sbin", withIntermediateDirectories: true)
+        try "#!/bin/sh\necho \"image init ran as $0\" > \(root)/marker\n".write(toFile: root + "/sbin/init", atomically: true, encoding: .utf8)
+        chmod(root + "/sbin/init", 0o755)
+        let h = try InitHarness(root: root)
+        defer { h.cleanup() }
+        _ = try h.connection.waitReady(timeout: 10)
+        try h.connection.sendMetadata(Metadata(initImage: true, hostname: "base"))
+        #expect(h.waitExit() == 0)
+        #expect(try String(contentsOfFile: root + "/marker", encoding: .utf8) == "image init ran as \(root)/sbin/init\n")
+        #expect(try String(contentsOfFile: root + "/etc/hostname", encoding: .utf8) == "base\n")
+    }
+}

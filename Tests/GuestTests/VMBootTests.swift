@@ -89,4 +89,30 @@ struct VMBootTests {
         #expect(!qemu.isRunning, "QEMU still running after the workload ended\nconsole:\n\(console())")
         print("VM total: \(String(format: "%.2f", Posix.now() - started)) s")
     }
+
+    /// A kernel without initrd (Firecracker) starts init with no /proc, and a static Swift program
+    /// dies before main without it ("Unable to obtain Swift runtime path"). The C constructor in
+    /// CSystem mounts /proc first. Checked as PID 1 of a new PID + mount namespace, chroot'ed into
+    /// a directory holding only the init.
+    @Test func staticInitStartsAsPID1WithoutProc() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.staticInit),
+              FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"), getuid() == 0 else {
+            print("skipping no-/proc PID 1 test: needs root, unshare and `make init`")
+            return
+        }
+        let dir = NSTemporaryDirectory() + "fbchroot-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/sbin", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.staticInit, toPath: dir + "/sbin/firebuild-init")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        p.arguments = ["--pid", "--fork", "--mount", "--propagation", "private", "chroot", dir, "/sbin/firebuild-init", "--version"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 0)
+        #expect(text.hasPrefix("firebuild-init "))
+    }
 }

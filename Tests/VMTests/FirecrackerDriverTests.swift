@@ -6,7 +6,7 @@ import Testing
 @Suite struct FirecrackerDriverTests {
     func options(base: String = "/srv/jailer") -> FirecrackerDriver.Options {
         FirecrackerDriver.Options(firecrackerBinary: "/usr/bin/firecracker", jailerBinary: "/usr/bin/jailer", chrootBase: base,
-                                  uid: 123, gid: 100)
+                                  uid: 123, gid: 100, parentCgroup: "firebuild")
     }
 
     let config = VMConfig(id: "fbvm-0123456789abcde", kernelPath: "/k/vmlinux", initrdPath: "/k/initrd.img",

@@ -140,4 +140,37 @@ struct QEMUBootTests {
         #expect(instance.wait(timeout: 30) != nil)
         #expect(Fixtures.waitForFile(handle.consoleLogPath, containing: "FB-VM-VDB 4096", timeout: 1))
     }
+
+    /// QEMU runs inside a test-made network namespace and attaches to a tap that exists only there.
+    @Test(.enabled(if: getuid() == 0 && Command.which("ip") != nil && Command.which("nsenter") != nil, "needs root, iproute2, util-linux"))
+    func networkInsideTestNamespace() throws {
+        let (_, kernel) = try Fixtures.bootKernel()
+        let dir = Fixtures.tempDir("net")
+        let ns = "fbtest-\(UInt32.random(in: 0...UInt32.max))"
+        try Command("ip", ["netns", "add", ns]).check()
+        defer {
+            _ = try? Command("ip", ["netns", "delete", ns]).run()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        try Command("ip", ["netns", "exec", ns, "ip", "tuntap", "add", "fbtap0", "mode", "tap"]).check()
+        try Command("ip", ["netns", "exec", ns, "ip", "link", "set", "fbtap0", "up"]).check()
+        let initScript = """
+        #!/bin/busybox sh
+        echo "FB-VM-MAC $(/bin/busybox cat /sys/class/net/eth0/address)"
+        /bin/busybox poweroff -f
+        """
+        let base = try Fixtures.rootfs(in: dir, initScript: initScript)
+        let disk = try DiskCloner.clone(base: base, to: dir + "/o.qcow2", for: .qemu)
+        var cfg = config(dir, kernel: kernel, disk: disk, id: "net1")
+        cfg.network = VMNetwork(tapName: "fbtap0", mac: "52:54:00:fb:00:42")
+        cfg.netnsPath = "/var/run/netns/\(ns)"
+        let handle = try driver.start(cfg)
+        let instance = driver.instance(handle)
+        defer { try? instance.kill() }
+        #expect(Fixtures.waitForFile(handle.consoleLogPath, containing: "FB-VM-MAC 52:54:00:fb:00:42", timeout: 90),
+                "console: \(VMProcess.tail(handle.consoleLogPath, lines: 30))")
+        #expect(instance.wait(timeout: 30) != nil)
+        // Nothing leaked into the host namespace.
+        #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/fbtap0"))
+    }
 }

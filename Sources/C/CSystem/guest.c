@@ -235,3 +235,13 @@ __attribute__((constructor(101))) static void fb_early_mount_proc(void) {
 int fb_disable_ctrl_alt_del(void) { return reboot(RB_DISABLE_CAD); }
 
 int fb_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+void fb_reset_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int s = 1; s < 65; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}

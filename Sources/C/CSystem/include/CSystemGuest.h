@@ -47,3 +47,5 @@ int fb_bind_mount(const char *source, const char *target);
 int fb_disable_ctrl_alt_del(void);
 /// pipe2(fds, O_CLOEXEC) (pipe2 is a GNU extension Swift's Glibc module does not export).
 int fb_pipe_cloexec(int fds[2]);
+/// Restores default dispositions and an empty signal mask (before exec'ing the image's own init).
+void fb_reset_signals(void);
