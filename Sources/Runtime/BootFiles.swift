@@ -20,10 +20,10 @@ public enum BootFiles {
         candidates.append(exe.appendingPathComponent("firebuild-init-static").path)
         var dir = exe
         for _ in 0..<6 {
-            candidates.append(dir.appendingPathComponent(".build/firebuild-init-static").path)
+            candidates.append(dir.appendingPathComponent(".build-static/firebuild-init-static").path)
             dir = dir.deletingLastPathComponent()
         }
-        candidates.append(FileManager.default.currentDirectoryPath + "/.build/firebuild-init-static")
+        candidates.append(FileManager.default.currentDirectoryPath + "/.build-static/firebuild-init-static")
         candidates.append("/usr/local/lib/firebuild/firebuild-init")
         if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
         throw FirebuildError(.notFound,
