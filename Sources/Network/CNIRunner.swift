@@ -12,7 +12,8 @@ public struct CNIAttachment: Sendable, Equatable {
     public var ifName: String
     /// `CNI_ARGS` pairs, e.g. `[("IP", "10.231.0.9")]` for a fixed host-local address.
     public var args: [CNIArg]
-    /// `runtimeConfig` values, passed to plugins that declare the capability (e.g. `portMappings`).
+    /// `runtimeConfig` values as JSON text, passed to plugins that declare the capability
+    /// (e.g. `"portMappings": "[{\"hostPort\":8080,\"containerPort\":80,\"protocol\":\"tcp\"}]"`).
     public var capabilityArgs: [String: String]
 
     public struct CNIArg: Sendable, Equatable, Codable {

@@ -34,6 +34,9 @@ struct CNIEndToEndTests {
         #expect(vmIf.vm.mac == veth.mac)
         #expect(vmIf.ips.map(\.address) == [ip.address])
         #expect(tap.mtu == veth.mtu)
+        let vmConf = try VMNetworkConfig(result: result, vmID: fx.vmID)
+        #expect(vmConf.tapName == "tap0" && vmConf.netnsPath == fx.vm.path && vmConf.macAddress == veth.mac)
+        #expect(vmConf.kernelIPArgument().hasPrefix("\(ip.ip)::\(fx.gateway):255.255.255.0::eth0:off:\(fx.gateway):"))
 
         // tc: ingress qdiscs on both, redirect filters pointing at each other.
         #expect(try tools.hasIngressQdisc("eth0") && tools.hasIngressQdisc("tap0"))

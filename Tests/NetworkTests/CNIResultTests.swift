@@ -49,3 +49,19 @@ import Testing
         #expect(fe.message == "CNI plugin host-local failed ADD (code 11): busy: try later")
     }
 }
+
+@Suite struct VMNetworkConfigTests {
+    @Test func fromTapResult() throws {
+        let r = try CNIResult.parse(Data(CNIResultTests().sample.utf8))
+        let c = try VMNetworkConfig(result: r, vmID: "vm1")
+        #expect(c.tapName == "tap0" && c.netnsPath == "/var/run/netns/fb-vm1" && c.macAddress == "aa:aa:aa:aa:aa:03")
+        #expect(c.ip == "10.231.0.2" && c.gateway == "10.231.0.1")
+        #expect(c.kernelIPArgument() == "10.231.0.2::10.231.0.1:255.255.255.0::eth0:off:10.231.0.1::")
+        #expect(throws: FirebuildError.self) { try VMNetworkConfig(result: r, vmID: "nope") }
+        // Without tc-redirect-tap in the chain there is no VM interface.
+        var plain = r
+        plain.interfaces.removeLast(2)
+        plain.ips.removeLast()
+        #expect(throws: FirebuildError.self) { try VMNetworkConfig(result: plain, vmID: "vm1") }
+    }
+}

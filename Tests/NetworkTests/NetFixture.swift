@@ -102,6 +102,16 @@ final class NetFixture {
             .joined(separator: "\n")
     }
 
+    /// iptables-nft creates a table on first use and never drops it, so an untouched netns has no
+    /// `*nat` section at all. Instantiate nat and filter (as on any host using iptables) before a
+    /// "before" snapshot, so before/after comparisons see only rule and chain changes.
+    func instantiateTables() throws {
+        for table in ["nat", "filter"] {
+            try sandbox.run("iptables", ["-w", "10", "-t", table, "-N", "FBT-INIT"])
+            try sandbox.run("iptables", ["-w", "10", "-t", table, "-X", "FBT-INIT"])
+        }
+    }
+
     /// IPv4 addresses on a device in a namespace.
     func addresses(_ ns: NetworkNamespace, _ dev: String) throws -> [String] {
         let r = try ns.run("ip", ["-j", "-4", "addr", "show", "dev", dev])
