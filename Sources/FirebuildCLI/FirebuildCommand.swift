@@ -10,10 +10,15 @@ public struct FirebuildCommand: ParsableCommand {
         version: FirebuildVersion.current,
         subcommands: [
             VersionCommand.self,
-        subcommands: [
             KernelCommand.self,
+            RunCommand.self,
+            LsCommand.self,
+            InspectCommand.self,
+            LogsCommand.self,
+            ExecCommand.self,
+            KillCommand.self,
+            PurgeCommand.self,
             ScriptCommand.self,
-        ]
         ]
     )
 
