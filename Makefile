@@ -28,7 +28,7 @@ deps:
 build:
 	$(SWIFT) build -c $(CONFIG)
 
-test: deps build test-lua test-swift
+test: deps build init test-lua test-swift
 
 test-swift:
 	$(SWIFT) test
@@ -38,12 +38,15 @@ test-lua:
 	  for t in lua/tests/*.lua; do LUA_PATH="lua/?.lua;lua/?/init.lua;;" lua5.4 $$t || exit 1; done; \
 	fi
 
-demo: deps build
+demo: deps build init
 	$(BIN_DIR)/firebuild script recipes/hello.lua
 
 install: build
 	install -d $(PREFIX)/bin $(PREFIX)/share/firebuild
 	install -m 0755 $(BIN_DIR)/firebuild $(PREFIX)/bin/firebuild
+	install -m 0755 $(BIN_DIR)/tc-redirect-tap $(PREFIX)/bin/tc-redirect-tap
+	install -d $(PREFIX)/lib/firebuild
+	if [ -x $(INIT_STATIC) ]; then install -m 0755 $(INIT_STATIC) $(PREFIX)/lib/firebuild/firebuild-init; fi
 	cp -r lua $(PREFIX)/share/firebuild/
 
 # The guest init, statically linked (no libc or Swift runtime needed in the image), stripped.

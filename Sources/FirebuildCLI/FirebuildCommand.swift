@@ -10,6 +10,8 @@ public struct FirebuildCommand: ParsableCommand {
         version: FirebuildVersion.current,
         subcommands: [
             VersionCommand.self,
+            DockerfileCommand.self,
+            ScriptCommand.self,
             KernelCommand.self,
             RunCommand.self,
             LsCommand.self,
@@ -18,7 +20,6 @@ public struct FirebuildCommand: ParsableCommand {
             ExecCommand.self,
             KillCommand.self,
             PurgeCommand.self,
-            ScriptCommand.self,
         ]
     )
 
