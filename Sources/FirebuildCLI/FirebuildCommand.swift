@@ -11,7 +11,6 @@ public struct FirebuildCommand: ParsableCommand {
         subcommands: [
             VersionCommand.self,
             DockerfileCommand.self,
-            ScriptCommand.self,
             KernelCommand.self,
             RunCommand.self,
             LsCommand.self,
@@ -20,6 +19,10 @@ public struct FirebuildCommand: ParsableCommand {
             ExecCommand.self,
             KillCommand.self,
             PurgeCommand.self,
+            RootfsCommand.self,
+            BaseosCommand.self,
+            CacheCommand.self,
+            ScriptCommand.self,
         ]
     )
 
@@ -34,8 +37,21 @@ public struct GlobalOptions: ParsableArguments {
     @Flag(name: .customLong("log-as-json"), help: "Write logs as one JSON object per line.")
     public var logAsJSON = false
 
-    @Flag(name: .customLong("log-color"), help: "Colour the level in text logs.")
+    @Flag(name: .customLong("log-color"), help: "Colour the level in text logs when stderr is a terminal.")
     public var logColor = false
+
+    @Flag(name: .customLong("log-force-color"), help: "Colour the level in text logs even when stderr is not a terminal.")
+    public var logForceColor = false
+
+    @Flag(name: .customLong("tracing-enable"), help: "Export an OpenTelemetry trace of the command (OTLP/HTTP).")
+    public var tracingEnable = false
+
+    @Option(name: .customLong("tracing-collector-host-port"),
+            help: "OTLP/HTTP collector (Jaeger ≥ 1.35, OpenTelemetry Collector) as host:port or URL (default: 127.0.0.1:4318).")
+    public var tracingCollectorHostPort: String?
+
+    @Flag(name: .customLong("tracing-log-enable"), help: "Also log every finished span.")
+    public var tracingLogEnable = false
 
     @Option(name: .customLong("profile"), help: "Name of the profile whose settings apply.")
     public var profile: String?
@@ -48,12 +64,21 @@ public struct GlobalOptions: ParsableArguments {
     /// Installs logging as the flags ask; called first by every command.
     public func apply() throws {
         let level = try LogOptions.level(named: logLevel)
-        FirebuildLogging.bootstrap(LogOptions(level: level, json: logAsJSON, color: logColor))
+        FirebuildLogging.bootstrap(LogOptions(level: level, json: logAsJSON, color: colorEnabled))
+        try applyTelemetry()
     }
 }
 
 struct VersionCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the firebuild version.")
+    static let configuration = CommandConfiguration(
+        commandName: "version",
+        abstract: "Print the firebuild version.",
+        discussion: """
+            EXAMPLES:
+              firebuild version
+              firebuild version --tracing-enable --tracing-log-enable
+            """
+    )
 
     @OptionGroup var global: GlobalOptions
 

@@ -15,6 +15,11 @@ public struct ScriptCommand: ParsableCommand {
             binary chunks need --unsafe. Modules are searched next to the recipe, then in ./lua, \
             then in firebuild's own Lua library. Arguments after -- are in the global `arg` \
             (arg[0] is the recipe path).
+
+            EXAMPLES:
+              firebuild script recipes/hello.lua
+              firebuild script build.lua --dry-run -- --tag myapp:1.0
+              firebuild script tools.lua --unsafe --memory-limit 1G
             """
     )
 
@@ -47,6 +52,7 @@ public struct ScriptCommand: ParsableCommand {
 
     public func run() throws {
         try global.apply()
+        FirebuildTracing.currentSpan()?.attributes[FirebuildSpanKey.recipe] = recipe
         let options = ScriptOptions(unsafe: unsafe, memoryLimit: try LuaOptions.parseMemorySize(memoryLimit), dryRun: dryRun)
         let result = ScriptRunner.run(path: recipe, args: args, options: options)
         if result.exitCode != 0 {

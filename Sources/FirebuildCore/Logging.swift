@@ -34,6 +34,14 @@ public enum FirebuildLogging {
     nonisolated(unsafe) private static var bootstrapped = false
     nonisolated(unsafe) public private(set) static var options = LogOptions()
     nonisolated(unsafe) static var sink: LogSink = StandardErrorSink()
+    nonisolated(unsafe) private static var provider: Logger.MetadataProvider?
+
+    /// Metadata added to every log line from the current context; Telemetry installs one that
+    /// adds `trace-id` (and `span-id`) while a span is active, so logs and traces join up.
+    public static var metadataProvider: Logger.MetadataProvider? {
+        get { lock.lock(); defer { lock.unlock() }; return provider }
+        set { lock.lock(); provider = newValue; lock.unlock() }
+    }
 
     /// Installs firebuild's handlers process-wide. swift-log allows one bootstrap per process;
     /// later calls only change the options, which the handlers read on every message.
@@ -52,6 +60,13 @@ public enum FirebuildLogging {
         lock.lock()
         defer { lock.unlock() }
         sink = newSink
+    }
+
+    /// The sink logs go to now (the progress renderer wraps it to keep its lines below the logs).
+    public static var currentSink: LogSink {
+        lock.lock()
+        defer { lock.unlock() }
+        return sink
     }
 
     static func write(_ line: String) {
@@ -101,7 +116,7 @@ struct FirebuildLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var fields = metadata
-        if let provided = metadataProvider?.get() { fields.merge(provided) { $1 } }
+        if let provided = (metadataProvider ?? FirebuildLogging.metadataProvider)?.get() { fields.merge(provided) { $1 } }
         if let extra = event.metadata { fields.merge(extra) { $1 } }
         let options = FirebuildLogging.options
         let line = options.json

@@ -2,7 +2,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSystem
+import CSyscalls
 import Guest
 
 enum Channel {

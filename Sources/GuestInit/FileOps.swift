@@ -4,7 +4,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSystem
+import CSyscalls
 import Guest
 
 struct OpenFile {

@@ -11,7 +11,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSystem
+import CSyscalls
 import Guest
 
 let initVersion = "0.1.0"
@@ -51,6 +51,13 @@ struct InitOptions {
             case "--no-pid1": o.pid1Duties = false
             case "--root": o.root = value()
             case "--quiet": o.consoleEcho = false
+            // Build helpers the host execs as /proc/1/exe (present in any image, even scratch):
+            // flush the page cache before the host snapshots the disk; create a COPY'd symlink.
+            case "--sync": sync(); exit(0)
+            case "--symlink":
+                guard i + 2 < args.count else { die("--symlink needs TARGET LINKPATH", code: 2) }
+                unlink(args[i + 2])
+                exit(symlink(args[i + 1], args[i + 2]) == 0 ? 0 : 1)
             default:
                 // The kernel passes unknown plain words of its command line to init: ignore them.
                 break

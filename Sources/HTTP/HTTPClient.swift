@@ -170,6 +170,11 @@ public final class HTTPClient: @unchecked Sendable {
 
     /// The environment's no_proxy plus loopback. Setting CURLOPT_NOPROXY replaces the
     /// environment variable, so both are merged here.
+    /// Exposed for tests: the NOPROXY value for a given environment.
+    public static func noProxyListForTesting(_ environment: [String: String]) -> String {
+        noProxyList(environment: environment)
+    }
+
     static func noProxyList(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         var entries = (environment["no_proxy"] ?? environment["NO_PROXY"] ?? "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -109,11 +109,12 @@ public final class RunEngine {
             let connection = try GuestChannel.forHandle(handle).open(timeout: 30)
             connection.setWorkloadHandlers(output: output, exit: exit)
             _ = try connection.waitReady(timeout: req.bootTimeout)
-            let config = image.metadata.config
+            let imageConfig = image.metadata.config
             let metadata = Metadata(
                 mode: .run, initImage: req.initImage,
-                image: ImageRuntimeConfig(entrypoint: config.entrypoint, cmd: config.cmd, env: config.env, user: config.user,
-                                          workingDir: config.workingDir, stopSignal: config.stopSignal),
+                image: ImageRuntimeConfig(entrypoint: imageConfig.entrypoint, cmd: imageConfig.cmd, env: imageConfig.env,
+                                          user: imageConfig.user, workingDir: imageConfig.workingDir,
+                                          stopSignal: imageConfig.stopSignal),
                 env: env, cmdOverride: req.command, hostname: hostname, sshUser: req.sshUser, sshKeys: sshKeys,
                 network: guestNetwork, stopTimeout: req.shutdownTimeout)
             try connection.sendMetadata(metadata)

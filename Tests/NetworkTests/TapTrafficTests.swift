@@ -1,4 +1,4 @@
-import CSystem
+import CSyscalls
 import FirebuildCore
 import Foundation
 import Testing

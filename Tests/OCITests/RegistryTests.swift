@@ -64,11 +64,16 @@ struct RegistryPullTests {
     func pullAndApply(_ source: ImageSource, options: ResolveOptions = ResolveOptions(),
                       registry: RegistryClient = RegistryClient(dockerConfig: DockerConfigCredentials())) throws -> (ResolvedImage, TempDir) {
         let tmp = try TempDir("pull")
-        let store = try ContentStore(root: tmp.path + "/content")
-        let image = try ImageResolver(store: store, registry: registry).resolve(source, options: options)
-        let root = try tmp.sub("root")
-        try LayerApplier.apply(layers: image.layers, to: root)
-        return (image, tmp)
+        do {
+            let store = try ContentStore(root: tmp.path + "/content")
+            let image = try ImageResolver(store: store, registry: registry).resolve(source, options: options)
+            let root = try tmp.sub("root")
+            try LayerApplier.apply(layers: image.layers, to: root)
+            return (image, tmp)
+        } catch {
+            tmp.cleanup()
+            throw error
+        }
     }
 
     @Test func dockerSchema2() throws {

@@ -72,7 +72,9 @@ final class TestRegistry: @unchecked Sendable {
 
     func stop() {
         if process.isRunning {
-            process.terminate()
+            // SIGKILL: children of the test runner may inherit a mask that blocks SIGTERM, and
+            // the registry's state is thrown away anyway.
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
         dir.cleanup()

@@ -1,0 +1,151 @@
+import Dockerfile
+import FirebuildCore
+import Foundation
+import Logging
+
+/// Builds a Dockerfile into a tagged ext4 root filesystem, one microVM per stage with uncached
+/// steps, every step's disk state an immutable qcow2 layer of the cache.
+public final class BuildEngine {
+    public let images: ImageProvider
+    public let cache: BuildCache
+    public let paths: FirebuildPaths
+    let logger = makeLogger("build")
+
+    public init(images: ImageProvider, cache: BuildCache? = nil, paths: FirebuildPaths = FirebuildPaths()) {
+        self.images = images
+        self.paths = paths
+        self.cache = cache ?? BuildCache(root: paths.buildCache)
+    }
+
+    /// Where a stage's filesystem currently is: a cached layer (step key) or a base.
+    struct ChainPoint {
+        var stepKey: String?
+        var baseKey: String
+        var path: String
+        var key: String { stepKey ?? "base:" + baseKey }
+    }
+
+    struct StageOutcome {
+        var point: ChainPoint
+        var config: ImageConfig
+        var rawImage: String?
+    }
+
+    public func build(_ request: BuildRequest) throws -> BuildResult {
+        let started = Date()
+        let deadline = request.timeout.map { started.addingTimeInterval($0) }
+        let buildID = "b\(Int(started.timeIntervalSince1970))-\(UInt32.random(in: 0...UInt32.max))"
+        // Leftovers of a killed build stay here for `firebuild purge`; a finished build removes them.
+        let scratch = paths.buildsDir + "/" + buildID
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+
+        let source = try DockerfileSource.classify(request.dockerfile)
+        let resolved = try DockerfileResolver().resolve(source, contextOverride: request.context, scratch: scratch)
+        let parsed = try Dockerfile.parse(text: resolved.text, fileName: (resolved.fileName as NSString).lastPathComponent)
+        var bases: [String: BaseImage] = [:]
+        func base(_ ref: String) throws -> BaseImage {
+            if let b = bases[ref] { return b }
+            let b = try images.baseImage(ref, platform: .linuxAMD64)
+            bases[ref] = b
+            return b
+        }
+        let plan = try BuildPlan.make(from: parsed, buildArgs: request.buildArgs, target: request.target,
+                                      baseConfig: { ref, _ in try base(ref).config })
+        for w in plan.warnings { logger.warning("\(parsed.fileName):\(w.line): \(w.message)") }
+        let initPath = try InitBinary.locate()
+        let layers = BaseLayers(cache: cache, initPath: initPath)
+        var outcomes: [Int: StageOutcome] = [:]
+        var counters = (boots: 0, run: 0, cached: 0)
+
+        for (n, stage) in plan.stages.enumerated() {
+            let isTarget = stage.index == plan.target
+            let start: ChainPoint
+            switch stage.base {
+            case .scratch:
+                let k = try layers.prepare(image: nil, sizeMiB: request.filesystemSizeMiB)
+                start = ChainPoint(stepKey: nil, baseKey: k, path: cache.basePath(k))
+            case .image(let ref):
+                let k = try layers.prepare(image: try base(ref), sizeMiB: request.filesystemSizeMiB)
+                start = ChainPoint(stepKey: nil, baseKey: k, path: cache.basePath(k))
+            case .stage(let i):
+                guard let o = outcomes[i] else { throw FirebuildError(.internal, "stage \(i) was not built before stage \(stage.index)") }
+                start = o.point
+            }
+            let planner = StageStepPlanner(context: resolved.context, scratch: scratch) { [unowned self] from, paths in
+                try self.fromTree(from, paths: paths, plan: plan, outcomes: &outcomes, scratch: scratch, base: base)
+            }
+            let steps = try planner.steps(stage, pre: isTarget ? request.preBuildCommands : [],
+                                          post: isTarget ? request.postBuildCommands : [], startKey: start.key)
+            let runner = StageRunner(engine: self, request: request, stageLabel: "stage \(n + 1)/\(plan.stages.count)",
+                                     fileName: parsed.fileName, scratch: scratch, deadline: deadline)
+            let (point, stats) = try runner.run(steps, from: start, noCache: request.noCache)
+            counters.boots += stats.boots
+            counters.run += stats.run
+            counters.cached += stats.cached
+            outcomes[stage.index] = StageOutcome(point: point, config: stage.config, rawImage: nil)
+        }
+
+        guard let final = outcomes[plan.target], let targetStage = plan.targetStage else {
+            throw FirebuildError(.internal, "the target stage was not built")
+        }
+        let image = try export(final.point, scratch: scratch, name: "final", sizeMiB: request.filesystemSizeMiB, shrink: true)
+        var parent: BaseImage?
+        if case .image(let ref) = targetStage.base { parent = bases[ref] }
+        try images.commit(rootfs: image, config: final.config, tag: request.tag, parent: parent, dockerfile: source.description)
+        let result = BuildResult(tag: request.tag, config: final.config, vmBoots: counters.boots, stepsRun: counters.run,
+                                 stepsCached: counters.cached, duration: Date().timeIntervalSince(started))
+        logger.info("built \(request.tag)", metadata: ["vm-boots": "\(result.vmBoots)", "steps-run": "\(result.stepsRun)",
+                                                      "steps-cached": "\(result.stepsCached)",
+                                                      "seconds": "\(String(format: "%.1f", result.duration))"])
+        return result
+    }
+
+    /// A standalone raw ext4 of a chain point: qemu-img convert of the layer chain, checked,
+    /// then shrunk (plus headroom) or sized as asked.
+    func export(_ point: ChainPoint, scratch: String, name: String, sizeMiB: Int?, shrink: Bool) throws -> String {
+        let out = "\(scratch)/\(name).raw"
+        unlink(out)
+        try Command("qemu-img", ["convert", "-O", "raw", point.path, out]).check()
+        let fsck = try Command("e2fsck", ["-fy", out]).run()
+        guard fsck.status <= 1 else { throw FirebuildError(.subprocess, "e2fsck of the built image failed: \(fsck.stdoutString.suffix(400))") }
+        if let sizeMiB {
+            try Command("resize2fs", ["-f", out, "\(sizeMiB)M"]).check()
+        } else if shrink {
+            try Command("resize2fs", ["-M", out]).check()
+            var st = stat()
+            if stat(out, &st) == 0 {
+                let headroom = max(Int64(64 << 20), Int64(st.st_size) / 5)  // room for the VM's own writes
+                let target = (Int64(st.st_size) + headroom) >> 20
+                try Command("resize2fs", ["-f", out, "\(target)M"]).check()
+            }
+        }
+        return out
+    }
+
+    /// Host files for `COPY --from=stage|index|image`: the stage's (or image's) filesystem, extracted
+    /// with debugfs from a raw export, limited to the source paths' directories.
+    func fromTree(_ from: String, paths: [String], plan: BuildPlan, outcomes: inout [Int: StageOutcome], scratch: String,
+                  base: (String) throws -> BaseImage) throws -> (tree: SourceTree, identity: String) {
+        var raw: String
+        var identity: String
+        if let stage = plan.stages.first(where: { $0.name == from.lowercased() || (Int(from) == $0.index) }),
+           var o = outcomes[stage.index] {
+            if o.rawImage == nil {
+                o.rawImage = try export(o.point, scratch: scratch, name: "stage-\(stage.index)", sizeMiB: nil, shrink: false)
+                outcomes[stage.index] = o
+            }
+            raw = o.rawImage ?? ""
+            identity = "stage:" + o.point.key
+        } else {
+            let img = try base(from)
+            raw = img.rootfsPath
+            identity = "image:" + img.identity
+        }
+        let dir = "\(scratch)/from-\(ContentDigest.sha256(identity + paths.joined(separator: "\u{0}")).hex.prefix(16))"
+        if !FileManager.default.fileExists(atPath: dir) {
+            try StageFiles.extract(image: raw, paths: paths, into: dir)
+        }
+        return (SourceTree(root: dir, preserveOwnership: true, label: "--from=\(from)"), identity)
+    }
+}

@@ -1,0 +1,49 @@
+import Dockerfile
+import FirebuildCore
+import Foundation
+
+/// Everything `firebuild rootfs --dockerfile` (and the Lua `build` call) can ask for.
+public struct BuildRequest: Sendable {
+    /// `--dockerfile`: a path, literal text, an http(s) URL or a git URL.
+    public var dockerfile: String
+    public var context: String?
+    public var tag: String
+    public var target: String?
+    public var buildArgs: [String: String]
+    public var noCache: Bool
+    /// Whole-build deadline in seconds.
+    public var timeout: TimeInterval?
+    /// A step that prints nothing for this long is considered hung and fails the build.
+    public var stepInactivityTimeout: TimeInterval
+    public var machine: BuildMachine
+    /// Run in the target stage's VM before / after its Dockerfile steps (`/bin/sh -c`, root, `/`), as the original did.
+    public var preBuildCommands: [String]
+    public var postBuildCommands: [String]
+    public var filesystemSizeMiB: Int?
+    /// RUN steps get network through this CNI network; none (loopback only) when nil.
+    public var cniNetworkName: String?
+    /// Where build output lines go (`[stage 1/2 step 3/7] …`).
+    public var output: @Sendable (String) -> Void
+
+    public init(dockerfile: String, context: String? = nil, tag: String, target: String? = nil, buildArgs: [String: String] = [:],
+                noCache: Bool = false, timeout: TimeInterval? = nil, stepInactivityTimeout: TimeInterval = 900,
+                machine: BuildMachine = BuildMachine(), preBuildCommands: [String] = [], postBuildCommands: [String] = [],
+                filesystemSizeMiB: Int? = nil, cniNetworkName: String? = nil,
+                output: @escaping @Sendable (String) -> Void = { print($0) }) {
+        self.dockerfile = dockerfile; self.context = context; self.tag = tag; self.target = target
+        self.buildArgs = buildArgs; self.noCache = noCache; self.timeout = timeout
+        self.stepInactivityTimeout = stepInactivityTimeout; self.machine = machine
+        self.preBuildCommands = preBuildCommands; self.postBuildCommands = postBuildCommands
+        self.filesystemSizeMiB = filesystemSizeMiB; self.cniNetworkName = cniNetworkName; self.output = output
+    }
+}
+
+public struct BuildResult: Sendable {
+    public var tag: String
+    public var config: ImageConfig
+    /// VMs booted: one per stage that had uncached steps.
+    public var vmBoots: Int
+    public var stepsRun: Int
+    public var stepsCached: Int
+    public var duration: TimeInterval
+}

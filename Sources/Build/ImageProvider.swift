@@ -1,0 +1,34 @@
+import Dockerfile
+import FirebuildCore
+import Foundation
+
+/// A base image as the build sees it: a raw ext4 root filesystem and its config.
+public struct BaseImage: Sendable, Equatable {
+    /// What FROM named (tag or reference), for messages and the parent chain.
+    public var reference: String
+    public var rootfsPath: String
+    public var config: ImageConfig
+    /// Changes whenever the image's content may have changed (cache key input).
+    public var identity: String
+
+    public init(reference: String, rootfsPath: String, config: ImageConfig, identity: String) {
+        self.reference = reference; self.rootfsPath = rootfsPath; self.config = config; self.identity = identity
+    }
+
+    /// An identity from the file itself: path, inode, size and modification time (a store
+    /// commit renames a new file into place, so any change shows here without hashing GiBs).
+    public static func fileIdentity(_ path: String) -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return "missing:\(path)" }
+        return "\(path):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+    }
+}
+
+/// Where FROM images come from and where results go: the Store module's tags and ImageService
+/// (see StoreImageProvider), or a test double.
+public protocol ImageProvider {
+    /// A stored tag, else an image reference pulled from its registry; throws `.notFound`.
+    func baseImage(_ reference: String, platform: Platform) throws -> BaseImage
+    /// Atomically stores `rootfs` (moved) under `tag` with its config and parent chain.
+    func commit(rootfs: String, config: ImageConfig, tag: String, parent: BaseImage?, dockerfile: String) throws
+}

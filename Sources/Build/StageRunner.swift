@@ -1,0 +1,180 @@
+import FirebuildCore
+import Foundation
+import Guest
+
+/// Runs one stage's steps: cached steps are skipped without a VM; from the first uncached step on,
+/// one VM boots on an overlay of the last cached layer, and after each step the guest syncs and
+/// the disk is snapshotted, so every step leaves its own immutable cached layer.
+struct StageRunner {
+    let engine: BuildEngine
+    let request: BuildRequest
+    let stageLabel: String
+    let fileName: String
+    let scratch: String
+    let deadline: Date?
+
+    struct Stats { var boots = 0, run = 0, cached = 0 }
+
+    func say(_ i: Int, _ n: Int, _ text: String) { request.output("[\(stageLabel) step \(i + 1)/\(n)] \(text)") }
+
+    func run(_ steps: [StageStep], from start: BuildEngine.ChainPoint, noCache: Bool) throws -> (BuildEngine.ChainPoint, Stats) {
+        var stats = Stats()
+        guard !steps.isEmpty else { return (start, stats) }
+        let cache = engine.cache
+        var prefix = 0
+        var point = start
+        if !noCache {
+            for i in stride(from: steps.count - 1, through: 0, by: -1) {
+                if let e = try cache.lookup(steps[i].key) {
+                    prefix = i + 1
+                    point = .init(stepKey: e.key, baseKey: start.baseKey, path: cache.path(of: e))
+                    break
+                }
+            }
+        }
+        for i in 0..<prefix { say(i, steps.count, "CACHED \(steps[i].label)") }
+        stats.cached = prefix
+        guard prefix < steps.count else { return (point, stats) }
+
+        // --no-cache builds keep their layers in the build's scratch dir: never read nor written.
+        let layerDir = noCache ? scratch + "/layers" : cache.layersDir
+        try FileManager.default.createDirectory(atPath: layerDir, withIntermediateDirectories: true)
+        func layerFile(_ key: String) -> String { noCache ? "\(layerDir)/\(key).qcow2" : cache.newLayerPath(key) }
+
+        var file = layerFile(steps[prefix].key)
+        try Self.overlay(backing: point.path, at: file)
+        let vmID = "fbb-\(UInt32.random(in: 0...UInt32.max))"
+        let vm = try StageVM(machine: request.machine, overlay: file, runDir: scratch + "/" + vmID, id: vmID, env: [])
+        stats.boots = 1
+        let watchdog = Watchdog(vm: vm, deadline: deadline, inactivity: request.stepInactivityTimeout)
+        watchdog.start()
+        defer { watchdog.stop() }
+        do {
+            var parentKey = point.stepKey
+            for j in prefix..<steps.count {
+                let step = steps[j]
+                say(j, steps.count, step.label)
+                watchdog.touch()
+                try execute(step, vm: vm, watchdog: watchdog) { line in say(j, steps.count, line) }
+                stats.run += 1
+                if j + 1 < steps.count {
+                    let next = layerFile(steps[j + 1].key)
+                    try vm.snapshot(to: next)
+                    if !noCache { try cache.add(key: step.key, parent: parentKey, base: start.baseKey, layerFile: file, description: step.label) }
+                    file = next
+                } else {
+                    try vm.shutdown()
+                    if !noCache { try cache.add(key: step.key, parent: parentKey, base: start.baseKey, layerFile: file, description: step.label) }
+                }
+                parentKey = step.key
+            }
+        } catch {
+            vm.kill()
+            if let reason = watchdog.reason { throw reason }
+            throw error
+        }
+        return (.init(stepKey: steps[steps.count - 1].key, baseKey: start.baseKey, path: file), stats)
+    }
+
+    /// A qcow2 overlay on a raw base or on a qcow2 layer (absolute backing path).
+    static func overlay(backing: String, at path: String) throws {
+        let format = backing.hasSuffix(".qcow2") ? "qcow2" : "raw"
+        try Command("qemu-img", ["create", "-q", "-f", "qcow2", "-F", format, "-b", backing, path]).check()
+    }
+
+    func execute(_ step: StageStep, vm: StageVM, watchdog: Watchdog, output: @escaping (String) -> Void) throws {
+        let conn = vm.connection
+        switch step.action {
+        case let .run(argv, env, user, workdir):
+            try conn.mkdir(MkdirRequest(path: workdir, mode: 0o755))
+            let lines = LineSplitter(emit: output)
+            let status = try conn.exec(ExecRequest(argv: argv, env: env, replaceEnv: true, user: user, workdir: workdir),
+                                       timeout: nil) { stream, bytes in
+                watchdog.touch()
+                lines.feed(stream, bytes)
+            }
+            lines.flush()
+            guard status.success else {
+                let what = status.code.map { "exited with status \($0)" } ?? "was \(status)"
+                throw FirebuildError(.subprocess, "RUN \(what)", location: "\(fileName):\(step.line)")
+            }
+        case let .files(spec, tree):
+            let planner = CopyPlanner(tree: tree, scratchDir: scratch) { path in
+                let st = try conn.stat(path, followLinks: true)
+                guard st.exists else { return nil }
+                return st.kind == .directory ? .directory : .file
+            }
+            let ops: [FileOp]
+            do { ops = try planner.plan(spec) } catch var e as FirebuildError {
+                e.location = "\(fileName):\(step.line)"
+                throw e
+            }
+            for op in ops {
+                watchdog.touch()
+                try apply(op, conn: conn)
+            }
+        case let .mkdirs(paths, owner):
+            for p in paths { try conn.mkdir(MkdirRequest(path: p, mode: 0o755, owner: owner)) }
+        }
+    }
+
+    func apply(_ op: FileOp, conn: GuestConnection) throws {
+        func owner(_ o: OwnerSpec?) -> (String?, Int?, Int?) {
+            switch o {
+            case .none: return (nil, nil, nil)
+            case .name(let n): return (n, nil, nil)
+            case let .ids(u, g): return (nil, u, g)
+            }
+        }
+        switch op {
+        case let .directory(path, mode, o):
+            let (n, u, g) = owner(o)
+            try conn.mkdir(MkdirRequest(path: path, mode: mode, owner: n, uid: u, gid: g))
+        case let .file(path, content, mode, o):
+            let (n, u, g) = owner(o)
+            let req = WriteFileRequest(path: path, mode: mode, owner: n, uid: u, gid: g)
+            switch content {
+            case .host(let local): try conn.writeFile(req, fromLocalPath: local, timeout: 600)
+            case .bytes(let b): try conn.writeFile(req, data: b, timeout: 600)
+            }
+        case let .symlink(path, target, o):
+            try conn.mkdir(MkdirRequest(path: BuildPath.dirname(path), mode: 0o755))
+            let (status, _, err) = try conn.execCollect(ExecRequest(argv: ["/proc/1/exe", "--symlink", target, path]), timeout: 60)
+            guard status.success else {
+                throw FirebuildError(.guest, "cannot create symlink \(path) -> \(target): \(String(decoding: err, as: UTF8.self))")
+            }
+            let (n, u, g) = owner(o)
+            if n != nil || u != nil { try conn.chown(ChownRequest(path: path, owner: n, uid: u, gid: g)) }
+        }
+    }
+}
+
+/// Splits streamed output into lines (per stream) for the step prefix.
+final class LineSplitter: @unchecked Sendable {
+    let emit: (String) -> Void
+    private let lock = NSLock()
+    private var buffers: [GuestStream: [UInt8]] = [:]
+
+    init(emit: @escaping (String) -> Void) { self.emit = emit }
+
+    func feed(_ stream: GuestStream, _ bytes: [UInt8]) {
+        lock.lock()
+        var buf = buffers[stream, default: []] + bytes
+        var lines: [String] = []
+        while let nl = buf.firstIndex(of: 0x0A) {
+            lines.append(String(decoding: buf[..<nl], as: UTF8.self))
+            buf.removeSubrange(...nl)
+        }
+        buffers[stream] = buf
+        lock.unlock()
+        lines.forEach(emit)
+    }
+
+    func flush() {
+        lock.lock()
+        let rest = buffers.values.filter { !$0.isEmpty }.map { String(decoding: $0, as: UTF8.self) }
+        buffers = [:]
+        lock.unlock()
+        rest.forEach(emit)
+    }
+}

@@ -1,0 +1,104 @@
+import FirebuildCore
+import Foundation
+import Guest
+import Store
+import VM
+
+/// Machine settings of build VMs.
+public struct BuildMachine: Sendable {
+    public var kernelID: String?
+    public var kernelStoreRoot: String
+    public var memMiB: Int
+    public var vcpus: Int
+    /// How long a boot may take until the guest init says `ready` (TCG on a busy host: generous).
+    public var bootTimeout: TimeInterval
+
+    public init(kernelID: String? = nil, kernelStoreRoot: String = FirebuildPaths().kernelStorageRoot,
+                memMiB: Int = 512, vcpus: Int = 1, bootTimeout: TimeInterval = 120) {
+        self.kernelID = kernelID; self.kernelStoreRoot = kernelStoreRoot; self.memMiB = memMiB; self.vcpus = vcpus
+        self.bootTimeout = bootTimeout
+    }
+
+    func kernel() throws -> StoredKernel {
+        let store = KernelStore(root: kernelStoreRoot)
+        if let kernelID { return try store.get(kernelID) }
+        guard let k = try store.list().sorted(by: { $0.record.id < $1.record.id }).first else {
+            throw FirebuildError(.notFound, "no kernel in \(kernelStoreRoot): import one (`firebuild kernel import`) or pass --vmlinux-id")
+        }
+        return k
+    }
+}
+
+/// One booted build VM: QEMU microvm on a qcow2 overlay, the guest init in build mode.
+final class StageVM {
+    let driver: QEMUDriver
+    let handle: VMHandle
+    let instance: VMInstance
+    let connection: GuestConnection
+    let runDir: String
+    /// The overlay currently written by the guest (QMP moves it forward at each snapshot).
+    private(set) var activeLayer: String
+
+    init(machine: BuildMachine, overlay: String, runDir: String, id: String, env: [String]) throws {
+        let kernel = try machine.kernel()
+        driver = QEMUDriver(probeCachePath: FirebuildPaths().runCache + "/accel-probe.json")
+        self.runDir = runDir
+        activeLayer = overlay
+        try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
+        var args = "quiet root=/dev/vda rw firebuild.init=/sbin/firebuild-init"
+        for (k, v) in GuestChannel.kernelParameters(for: .qemu) { args += " \(k)=\(v)" }
+        let config = VMConfig(id: id, kernelPath: kernel.bzImagePath ?? kernel.vmlinuxPath, initrdPath: kernel.initrdPath,
+                              kernelArgs: args, rootDisk: VMDisk(path: overlay, format: .qcow2),
+                              memMiB: machine.memMiB, vcpus: machine.vcpus, runDirectory: runDir)
+        handle = try driver.start(config)
+        instance = driver.instance(handle)
+        do {
+            connection = try GuestChannel.forHandle(handle).open(timeout: 30)
+            _ = try connection.waitReady(timeout: machine.bootTimeout)
+            try connection.sendMetadata(Metadata(mode: .build, image: ImageRuntimeConfig(env: env), hostname: "firebuild-build",
+                                                 network: NetworkConfig(mode: .none), heartbeatInterval: 2))
+        } catch {
+            let console = StageVM.tail(handle.consoleLogPath)
+            try? instance.kill()
+            throw FirebuildError(.guest, "the build VM did not come up: \(error)\nconsole:\n\(console)")
+        }
+    }
+
+    /// Flushes the guest's page cache, then makes the current overlay an immutable layer and
+    /// continues on a fresh overlay `next` backed by it (QMP blockdev-snapshot-sync).
+    func snapshot(to next: String) throws {
+        try sync()
+        let qmp = try QMPClient(socketPath: handle.controlSocket, timeout: 30)
+        try qmp.execute("blockdev-snapshot-sync", arguments: ["device": "disk0", "snapshot-file": next, "format": "qcow2"])
+        activeLayer = next
+    }
+
+    func sync() throws {
+        let (status, _, err) = try connection.execCollect(ExecRequest(argv: ["/proc/1/exe", "--sync"]), timeout: 120)
+        guard status.success else {
+            throw FirebuildError(.guest, "sync in the build VM failed (\(status)): \(String(decoding: err, as: UTF8.self))")
+        }
+    }
+
+    /// Asks the init to sync and power off; kills QEMU if it does not exit in time.
+    func shutdown() throws {
+        try connection.shutdown(timeout: 60)
+        if instance.wait(timeout: 60) == nil {
+            try? instance.kill()
+            throw FirebuildError(.timeout, "the build VM did not power off within 60 s")
+        }
+        connection.close()
+    }
+
+    func kill() {
+        connection.close()
+        try? instance.kill()
+    }
+
+    static func tail(_ path: String, lines: Int = 20) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "(no console output)" }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+    }
+
+    var exited: Bool { VMProcess.exitStatus(pid: handle.pid, startTime: handle.processStartTime) != nil }
+}

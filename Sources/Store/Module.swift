@@ -1,1 +1,0 @@
-/// The directory storage provider: tags, image metadata, kernels, profiles.

@@ -1,0 +1,144 @@
+import Build
+import Dockerfile
+import FirebuildCore
+import Foundation
+import Store
+import Testing
+import VM
+
+/// Real builds in QEMU microVMs (TCG here): a busybox base imported as a tag (no internet), a
+/// two-stage Dockerfile, checks of the resulting ext4 with debugfs, then cache behaviour.
+enum E2E {
+    static var cloudKernel: String? {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: "/boot")) ?? []
+        return files.filter { $0.hasPrefix("vmlinuz-") && $0.hasSuffix("-cloud-amd64") }.sorted().last.map { "/boot/" + $0 }
+    }
+
+    /// The static init: $FIREBUILD_INIT or this checkout's `make init` output.
+    static var initBinary: String? {
+        let env = ProcessInfo.processInfo.environment["FIREBUILD_INIT"]
+        let local = FileManager.default.currentDirectoryPath + "/.build-static/firebuild-init-static"
+        return [env, local].compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static var available: Bool {
+        cloudKernel != nil && initBinary != nil && FileManager.default.fileExists(atPath: "/bin/busybox")
+            && ["qemu-system-x86_64", "qemu-img", "mkfs.ext4", "debugfs", "e2fsck"].allSatisfy { Command.which($0) != nil }
+    }
+
+    static let skipReason = "needs qemu, qemu-utils, linux-image-cloud-amd64, busybox-static, e2fsprogs and the static init (make init)"
+
+    /// A busybox root filesystem with users root and app (1000), stored as tag `_/busybox:1`.
+    static func makeBase(provider: DirectoryImageProvider, scratch: String) throws {
+        let tree = scratch + "/base-tree"
+        let fm = FileManager.default
+        for d in ["bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "home/app", "root"] {
+            try fm.createDirectory(atPath: tree + "/" + d, withIntermediateDirectories: true)
+        }
+        try fm.copyItem(atPath: "/bin/busybox", toPath: tree + "/bin/busybox")
+        let applets = try Command("/bin/busybox", ["--list"]).check().stdoutString.split(separator: "\n")
+        for a in applets where a != "busybox" { try? fm.createSymbolicLink(atPath: tree + "/bin/" + a, withDestinationPath: "busybox") }
+        try AtomicFile.write("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n", to: tree + "/etc/passwd")
+        try AtomicFile.write("root:x:0:\napp:x:1000:\n", to: tree + "/etc/group")
+        chown(tree + "/home/app", 1000, 1000)
+        chmod(tree + "/tmp", 0o1777)
+        let image = scratch + "/base.ext4"
+        try Command("mkfs.ext4", ["-q", "-F", "-T", "default", "-d", tree, image, "64M"]).check()
+        try provider.commit(rootfs: image, config: ImageConfig(env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
+                            tag: "busybox:1", parent: nil, dockerfile: "test fixture")
+    }
+
+    static func debugfs(_ image: String, _ request: String) throws -> String {
+        try Command("debugfs", ["-R", request, image]).check().stdoutString
+    }
+}
+
+@Suite(.serialized, .enabled(if: E2E.available, "\(E2E.skipReason)"))
+struct BuildEndToEndTests {
+    @Test(.timeLimit(.minutes(20)))
+    func twoStageBuildThenCachedThenLastStepChanged() throws {
+        let home = "/tmp/fbe2e-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        setenv("FIREBUILD_INIT", E2E.initBinary ?? "", 1)
+        let paths = FirebuildPaths(home: home)
+        let kernels = KernelStore(root: paths.kernelStorageRoot)
+        try KernelImporter(store: kernels).import(id: "cloud", path: E2E.cloudKernel ?? "")
+        _ = try InitrdBuilder.buildAndStore(kernelID: "cloud", store: kernels)
+        let provider = DirectoryImageProvider(root: paths.rootfsStorageRoot, lockDir: paths.locks)
+        try FileManager.default.createDirectory(atPath: home + "/ctx", withIntermediateDirectories: true)
+        try E2E.makeBase(provider: provider, scratch: home)
+        try AtomicFile.write("#!/bin/sh\necho run\n", to: home + "/ctx/run.sh", mode: 0o644)
+        try AtomicFile.write("hello file\n", to: home + "/ctx/hello.txt")
+
+        func dockerfile(_ last: String) -> String {
+            """
+            FROM busybox:1 AS builder
+            RUN mkdir -p /out && echo built > /out/artifact.txt
+            FROM busybox:1
+            ENV GREETING=hello
+            WORKDIR /app
+            COPY --chown=app:app --chmod=0750 run.sh /app/run.sh
+            COPY --from=builder /out/artifact.txt /app/
+            COPY hello.txt .
+            USER app
+            RUN \(last)
+            CMD ["/app/run.sh"]
+            """
+        }
+        let engine = BuildEngine(images: provider, paths: paths)
+        let log = LogLines()
+        func request(_ text: String) -> BuildRequest {
+            BuildRequest(dockerfile: text, context: home + "/ctx", tag: "test/app:1", timeout: 900,
+                         machine: BuildMachine(kernelStoreRoot: paths.kernelStorageRoot, memMiB: 256), output: log.append)
+        }
+
+        var t = Date()
+        let cold = try engine.build(request(dockerfile("echo \"$GREETING from $(id -u)\" > /home/app/whoami.txt")))
+        let coldTime = Date().timeIntervalSince(t)
+        #expect(cold.vmBoots == 2, "one VM per stage with uncached steps")
+        #expect(log.lines.contains { $0.hasPrefix("[stage 2/2 step") })
+
+        let image = paths.rootfsStorageRoot + "/test/app/1/rootfs"
+        #expect(try Command("e2fsck", ["-fn", image]).run().status == 0)
+        let runSh = try E2E.debugfs(image, "stat /app/run.sh")
+        #expect(runSh.contains("User:  1000") && runSh.contains("Group:  1000"), "\(runSh)")
+        #expect(runSh.contains("Mode:  0750"), "\(runSh)")
+        #expect(try E2E.debugfs(image, "cat /home/app/whoami.txt") == "hello from 1000\n")
+        #expect(try E2E.debugfs(image, "cat /app/artifact.txt") == "built\n")
+        #expect(try E2E.debugfs(image, "cat /app/hello.txt") == "hello file\n")
+        #expect(try E2E.debugfs(image, "stat /app/hello.txt").contains("User:     0"))
+        #expect(cold.config.cmd == ["/app/run.sh"])
+        #expect(cold.config.user == "app")
+        #expect(cold.config.workingDir == "/app")
+        #expect(cold.config.env?.contains("GREETING=hello") == true)
+        let md = try String(contentsOfFile: paths.rootfsStorageRoot + "/test/app/1/metadata.json", encoding: .utf8)
+        #expect(md.contains("\"/app/run.sh\"") && md.contains("busybox:1"))
+
+        t = Date()
+        let cached = try engine.build(request(dockerfile("echo \"$GREETING from $(id -u)\" > /home/app/whoami.txt")))
+        let cachedTime = Date().timeIntervalSince(t)
+        #expect(cached.vmBoots == 0 && cached.stepsRun == 0, "an unchanged rebuild boots no VM")
+
+        t = Date()
+        let changed = try engine.build(request(dockerfile("echo \"$GREETING again\" > /home/app/whoami.txt")))
+        let changedTime = Date().timeIntervalSince(t)
+        #expect(changed.vmBoots == 1 && changed.stepsRun == 1, "only the changed last step runs")
+        #expect(try E2E.debugfs(image, "cat /home/app/whoami.txt") == "hello again\n")
+
+        // A failing RUN names its Dockerfile line.
+        do {
+            _ = try engine.build(request(dockerfile("exit 3")))
+            Issue.record("a failing RUN must fail the build")
+        } catch let e as FirebuildError {
+            #expect(e.description.contains(":10: RUN exited with status 3"), "\(e)")
+        }
+        print(String(format: "build times: cold %.1f s, cached %.1f s, last step changed %.1f s", coldTime, cachedTime, changedTime))
+    }
+}
+
+final class LogLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _lines: [String] = []
+    var lines: [String] { lock.lock(); defer { lock.unlock() }; return _lines }
+    @Sendable func append(_ s: String) { lock.lock(); _lines.append(s); lock.unlock(); print(s) }
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Tracing overhead: the same commands with tracing off and on (exporting OTLP/HTTP to a local
+# do-nothing collector), medians of hyperfine runs, and the on/off ratio. Target: < 2 %.
+#   bench/tracing/run.sh                 release build (CONFIG=debug to skip the release build)
+#   RUNS=50 bench/tracing/run.sh
+# Hooks: add a case with `bench_case NAME "ARGS…"` below; `ls` and a cached build are listed and
+# run automatically once those commands exist.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CONFIG=${CONFIG:-release}
+RUNS=${RUNS:-30}
+WARMUP=${WARMUP:-3}
+PORT=${PORT:-$((20000 + RANDOM % 20000))}
+OUT=${OUT:-bench/results/tracing}
+mkdir -p "$OUT"
+
+command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }
+swift build -c "$CONFIG" --product firebuild >/dev/null
+BIN="$(swift build -c "$CONFIG" --show-bin-path)/firebuild"
+
+WORK=$(mktemp -d)
+python3 bench/tracing/collector.py "$PORT" & COLLECTOR=$!
+trap 'kill $COLLECTOR 2>/dev/null || true; rm -rf "$WORK"' EXIT
+sleep 0.5
+
+# A recipe doing 1,000 log calls: measures the per-log cost of the trace-id metadata provider.
+cat > "$WORK/logs.lua" <<'LUA'
+local firebuild = require "firebuild"
+for i = 1, 1000 do firebuild.log.info("tick", { i = i }) end
+LUA
+
+TRACE="--tracing-enable --tracing-collector-host-port 127.0.0.1:$PORT"
+# Wall medians are noisy on a shared 2-core machine; CPU (user+sys means) is printed too.
+printf "%-20s %10s %10s %7s %10s %10s %7s\n" "case" "off ms" "on ms" "ratio" "off cpu" "on cpu" "ratio"
+bench_case() {
+  local name=$1 args=$2
+  hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --style none --export-json "$OUT/$name.json" \
+    -n off "$BIN $args" -n on "$BIN $args $TRACE" >/dev/null 2>&1 \
+    || { hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --style none --export-json "$OUT/$name.json" \
+           -n off "$BIN $args" -n on "$BIN $args $TRACE" 2>&1 | tail -5; return 1; }
+  python3 - "$OUT/$name.json" "$name" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+off, on = r["off"]["median"] * 1000, r["on"]["median"] * 1000
+coff = (r["off"]["user"] + r["off"]["system"]) * 1000
+con = (r["on"]["user"] + r["on"]["system"]) * 1000
+print(f"{sys.argv[2]:<20} {off:10.2f} {on:10.2f} {on / off:7.3f} {coff:10.2f} {con:10.2f} {con / coff:7.3f}")
+PY
+}
+bench_case version "version"
+bench_case script-1000-logs "script $WORK/logs.lua --log-as-json"
+# Hooks for commands other engineers are adding: run when they exist.
+# (`help X` and `X --help` exit 0 even for unknown commands: look X up in the root help.)
+has_command() { "$BIN" --help | grep -qE "^  +$1( |$)"; }
+if has_command ls; then bench_case ls "ls"; fi
+if [ -n "${CACHED_BUILD_ARGS:-}" ]; then bench_case cached-build "build $CACHED_BUILD_ARGS"; fi
+echo "results: $OUT/*.json (hyperfine JSON; ratio = median on / median off)"
