@@ -34,7 +34,7 @@ enum RunEnv {
 
     static var missing: String? {
         if geteuid() != 0 { return "needs root" }
-        for tool in ["qemu-system-x86_64", "qemu-img", "mkfs.ext4", "ip", "iptables", "busybox"] where Command.which(tool) == nil {
+        for tool in ["qemu-system-x86_64", "qemu-img", "mkfs.ext4", "ip", "iptables", "busybox", "curl"] where Command.which(tool) == nil {
             return "needs \(tool) (make deps)"
         }
         if cloudKernel == nil { return "needs the Debian cloud kernel: apt-get install linux-image-cloud-amd64" }
@@ -114,7 +114,7 @@ final class RunFixture {
             try FileManager.default.createDirectory(atPath: "\(tree)/\(d)", withIntermediateDirectories: true)
         }
         try FileManager.default.copyItem(atPath: Command.which("busybox")!, toPath: tree + "/bin/busybox")
-        for applet in ["sh", "echo", "cat", "sleep", "httpd", "id", "ls", "wget", "trap", "kill"] {
+        for applet in ["sh", "echo", "cat", "sleep", "httpd", "id", "ls", "wget", "trap", "kill", "ip", "ifconfig", "route"] {
             try? FileManager.default.createSymbolicLink(atPath: "\(tree)/bin/\(applet)", withDestinationPath: "busybox")
         }
         var passwd = "root:x:0:0:root:/root:/bin/sh\n"
@@ -133,7 +133,7 @@ final class RunFixture {
         let image = home + "/img-\(UUID().uuidString.prefix(8)).ext4"
         _ = try Ext4Builder.build(tree: tree, image: image, options: Ext4Options(size: .headroomPercent(20)))
         let store = ImageStore(root: settings.rootfsStorageRoot)
-        _ = try store.commit(rootfs: image, metadata: ImageMetadata(config: config, source: ImageSource(kind: .directory)),
+        _ = try store.commit(rootfs: image, metadata: ImageMetadata(config: config, source: ImageOrigin(kind: .directory)),
                              as: try ImageTag(parsing: tag), move: true)
     }
 
