@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "GuestTests", dependencies: ["Guest"], exclude: ["Scripts"]),
         .testTarget(name: "NetworkingTests", dependencies: ["Networking"]),
         .testTarget(name: "VMTests", dependencies: ["VM", "Git", "Store"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "VM", "Store", "RootFS", "Networking", "Guest"]),
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime"]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe"]),
         .testTarget(name: "CLITests", dependencies: ["FirebuildCLI"]),

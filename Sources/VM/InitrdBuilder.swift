@@ -162,6 +162,13 @@ public struct InitrdBuilder: Sendable {
     [ -b "$root" ] || fail "root device $root did not appear (loaded: $($B cat /lib/modules/load-order | $B tr '\n' ' '))"
     $B mount -o $mode ${fstype:+-t $fstype} "$root" /newroot || fail "cannot mount $root on /newroot"
     exists() { [ -e "/newroot$1" ] || [ -L "/newroot$1" ]; }
+    # firebuild appends a segment holding its static init: put it on a tmpfs in the new root,
+    # so the stored image is never modified.
+    if [ -x /firebuild-init ]; then
+        $B mkdir -p /newroot/run 2>/dev/null
+        $B mount -t tmpfs -o mode=0755,nosuid tmpfs /newroot/run && $B cp /firebuild-init /newroot/run/firebuild-init \
+            || fail "cannot place firebuild-init in /run of the root filesystem"
+    fi
     target=
     for c in "$fbinit" "$init" /sbin/firebuild-init /sbin/init; do
         if [ -n "$c" ] && exists "$c"; then target="$c"; break; fi

@@ -1,0 +1,146 @@
+import FirebuildCore
+import Foundation
+import Guest
+import Networking
+import VM
+
+/// What happens to VMs after `run`: listing, inspecting, exec, logs, kill, purge. All of it works
+/// from the run cache alone, so any later firebuild process can act on a daemonized VM.
+extension RunEngine {
+    /// One row of `ls`.
+    public struct Listing: Codable, Equatable, Sendable {
+        public var id: String
+        public var running: Bool
+        public var pid: Int32?
+        public var image: String?
+        public var ip: String?
+        public var startedAtUTC: Int64?
+        public var vmm: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id = "VMMID", running = "Running", pid = "Pid", image = "Image", ip = "IP", startedAtUTC = "StartedAtUTC", vmm = "VMM"
+        }
+    }
+
+    public func list() -> [Listing] {
+        cache.list().map { entry in
+            guard let r = entry.record else { return Listing(id: entry.id, running: false) }
+            return Listing(id: r.vmmID, running: isRunning(r), pid: r.pid.pid, image: r.image, ip: r.ip,
+                           startedAtUTC: r.startedAtUTC, vmm: r.vmm)
+        }
+    }
+
+    public func inspect(id: String) throws -> RunRecord { try cache.load(id: id) }
+
+    func handle(for id: String) -> VMHandle? {
+        guard let data = FileManager.default.contents(atPath: cache.directory(for: id) + "/vmm.json") else { return nil }
+        return try? JSONDecoder().decode(VMHandle.self, from: data)
+    }
+
+    func isRunning(_ record: RunRecord) -> Bool {
+        guard let handle = handle(for: record.vmmID) else { return false }
+        if case .exited = VMMSelection.instance(for: handle).status() { return false }
+        return true
+    }
+
+    /// Console output: the kernel's and the init's, which also copies the workload's output there.
+    public func logs(id: String) throws -> String {
+        let record = try cache.load(id: id)
+        guard let data = FileManager.default.contents(atPath: record.paths.consoleLog) else { return "" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Runs a command in the guest through the init; returns its exit status.
+    public func exec(id: String, argv: [String], env: [String] = [], user: String? = nil, workdir: String? = nil,
+                     timeout: TimeInterval? = nil, output: @escaping (GuestStream, [UInt8]) -> Void) throws -> ExitStatus {
+        guard !argv.isEmpty else { throw FirebuildError(.invalidArgument, "exec needs a command: firebuild exec ID -- CMD…") }
+        let record = try cache.load(id: id)
+        guard let handle = handle(for: id), isRunning(record) else {
+            throw FirebuildError(.conflict, "VM \(id) is not running")
+        }
+        let connection = try GuestChannel.forHandle(handle).open(timeout: 10)
+        defer { connection.close() }
+        return try connection.exec(ExecRequest(argv: argv, env: env, user: user, workdir: workdir), timeout: timeout,
+                                   onOutput: output)
+    }
+
+    /// Stops a VM (guest shutdown with its StopSignal, then the VMM, forced after `timeout`),
+    /// waits for the process for real, then removes every trace of it.
+    public func kill(id: String, timeout: TimeInterval) throws {
+        _ = try cache.load(id: id)
+        try teardown(id: id, graceful: true, timeout: timeout)
+        logger.info("VM removed", metadata: ["vmm-id": .string(id)])
+    }
+
+    /// Removes what is left of every VM that no longer runs; returns their ids.
+    @discardableResult
+    public func purge() throws -> [String] {
+        var purged: [String] = []
+        for entry in cache.list() {
+            if let r = entry.record, isRunning(r) { continue }
+            try teardown(id: entry.id, graceful: false, timeout: 5)
+            purged.append(entry.id)
+        }
+        purged += purgeOrphanNamespaces()
+        return purged
+    }
+
+    /// Undoes a VM's side effects in reverse order. Each step tolerates "already gone", and a
+    /// failing step does not stop the others: the first error is reported after all ran.
+    func teardown(id: String, graceful: Bool, timeout: TimeInterval) throws {
+        let record = try? cache.load(id: id)
+        var firstError: Error?
+        func attempt(_ what: String, _ body: () throws -> Void) {
+            do { try body() } catch {
+                logger.warning("cleanup step failed", metadata: ["vmm-id": .string(id), "step": .string(what), "error": "\(error)"])
+                if firstError == nil { firstError = error }
+            }
+        }
+        if let handle = handle(for: id) {
+            let instance = VMMSelection.instance(for: handle)
+            attempt("stop VM") {
+                if graceful, case .running = instance.status() {
+                    // Ask the init first: it sends the image's StopSignal to the workload and powers off.
+                    if let connection = try? GuestChannel.forHandle(handle).open(timeout: 2) {
+                        try? connection.shutdown(stopTimeout: max(1, timeout - 2), timeout: timeout)
+                        connection.close()
+                    }
+                }
+                try instance.stop(graceful: graceful, timeout: graceful ? timeout : 1)
+            }
+        }
+        let effects = record?.sideEffects ?? []
+        if effects.contains(where: { $0.kind == .ports }) {
+            attempt("unpublish ports") { try portPublisher().unpublish(vmID: id) }
+        }
+        if let record, let network = effects.first(where: { $0.kind == .cni })?.target {
+            attempt("CNI DEL") {
+                let ns = try NetworkNamespace.forVM(id)
+                let attachment = CNIAttachment(containerID: id, netns: ns.path, ifName: "eth0",
+                                               args: record.configs.machine.ipAddress.map { [CNIAttachment.fixedIP($0)] } ?? [])
+                try cniRunner().delete(network: network, attachment: attachment)
+            }
+        }
+        if let ns = effects.first(where: { $0.kind == .netns })?.target {
+            attempt("delete netns") {
+                let namespace = try NetworkNamespace(name: ns)
+                if namespace.exists { try namespace.delete() }
+            }
+        }
+        attempt("remove run directory") { try cache.remove(id: id) }
+        if let firstError { throw firstError }
+    }
+
+    /// Namespaces named like ours (`fb-<id>`) whose VM has no run-cache entry any more.
+    private func purgeOrphanNamespaces() -> [String] {
+        let known = Set(cache.list().map(\.id))
+        var removed: [String] = []
+        for name in NetworkNamespace.list() where name.hasPrefix("fb-") {
+            let id = String(name.dropFirst(3))
+            guard !known.contains(id), (try? RunInputs.validateName(id)) != nil,
+                  let ns = try? NetworkNamespace(name: name), (try? ns.delete()) != nil else { continue }
+            removed.append(id)
+        }
+        return removed
+    }
+}
