@@ -56,7 +56,7 @@ struct BuildFlags: ParsableArguments {
 
 /// `firebuild baseos --dockerfile baseos/_/debian/bookworm-slim/Dockerfile [--tag T]`.
 struct BaseosCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "baseos", abstract: "Build a base operating system image from a single-stage Dockerfile.")
+    static let configuration = CommandConfiguration(commandName: "baseos", abstract: "Build a base operating system image from a single-stage Dockerfile.", discussion: "EXAMPLES:\n  firebuild baseos --dockerfile baseos/_/debian/bookworm-slim/Dockerfile\n  firebuild baseos --dockerfile baseos/_/alpine/3.19/Dockerfile --tag _/alpine:3.19")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: StorageOptions
@@ -105,7 +105,7 @@ struct CacheCommand: ParsableCommand {
                                                     subcommands: [List.self, Prune.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List cached build steps.")
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List cached build steps.", discussion: "EXAMPLES:\n  firebuild cache ls")
         @OptionGroup var global: GlobalOptions
         func run() throws {
             try global.apply()
@@ -120,7 +120,7 @@ struct CacheCommand: ParsableCommand {
     }
 
     struct Prune: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove cached steps (all, or unused for --older-than hours).")
+        static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove cached steps (all, or unused for --older-than hours).", discussion: "EXAMPLES:\n  firebuild cache prune\n  firebuild cache prune --older-than 48")
         @OptionGroup var global: GlobalOptions
         @Option(name: .customLong("older-than"), help: "Only steps unused for this many hours.")
         var olderThan: Double?

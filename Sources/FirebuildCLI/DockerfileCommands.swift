@@ -20,7 +20,7 @@ func readDockerfile(_ path: String) throws -> ParsedDockerfile {
 }
 
 struct DockerfileDump: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "dump", abstract: "Print BuildKit's AST dump of a Dockerfile.")
+    static let configuration = CommandConfiguration(commandName: "dump", abstract: "Print BuildKit's AST dump of a Dockerfile.", discussion: "EXAMPLES:\n  firebuild dockerfile dump ./Dockerfile")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Path to the Dockerfile.") var file: String
 
@@ -32,7 +32,7 @@ struct DockerfileDump: ParsableCommand {
 
 struct DockerfileStages: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "stages", abstract: "Print the stages needed for a target, in build order, and its image config (JSON).")
+        commandName: "stages", abstract: "Print the stages needed for a target, in build order, and its image config (JSON).", discussion: "EXAMPLES:\n  firebuild dockerfile stages ./Dockerfile --target runtime --build-arg VERSION=1.2")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Path to the Dockerfile.") var file: String
     @Option(name: .customLong("target"), help: "Stage to build (default: the last one).") var target: String?
@@ -61,7 +61,7 @@ struct DockerfileStages: ParsableCommand {
 }
 
 struct DockerfileLint: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "lint", abstract: "Print lint warnings (BuildKit rule names).")
+    static let configuration = CommandConfiguration(commandName: "lint", abstract: "Print lint warnings (BuildKit rule names).", discussion: "EXAMPLES:\n  firebuild dockerfile lint ./Dockerfile")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Path to the Dockerfile.") var file: String
 
@@ -76,7 +76,7 @@ struct DockerfileLint: ParsableCommand {
 
 /// Hidden: parse and evaluate every Dockerfile under DIR repeatedly; prints MB/s and files/s.
 struct DockerfileBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmark the parser.",
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmark the parser.", discussion: "EXAMPLES:\n  firebuild dockerfile bench ./corpus",
                                                     shouldDisplay: false)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Directory with Dockerfiles (searched recursively).") var dir: String

@@ -55,7 +55,7 @@ func makeService(_ global: GlobalOptions, _ storage: StorageOptions, insecureReg
 }
 
 struct ImagePull: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "pull", abstract: "Pull an image from a registry into the store.")
+    static let configuration = CommandConfiguration(commandName: "pull", abstract: "Pull an image from a registry into the store.", discussion: "EXAMPLES:\n  firebuild image pull alpine:3.19\n  firebuild image pull 127.0.0.1:5000/acme/app:1 --tag acme/app:1 --insecure-registry 127.0.0.1:5000")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: StorageOptions
     @OptionGroup var registry: RegistryOptions
@@ -76,7 +76,7 @@ struct ImagePull: ParsableCommand {
 
 struct ImageImport: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "import", abstract: "Import a docker-archive, an OCI layout (directory or tar) or a rootfs tarball.")
+        commandName: "import", abstract: "Import a docker-archive, an OCI layout (directory or tar) or a rootfs tarball.", discussion: "EXAMPLES:\n  firebuild image import app.tar --tag acme/app:1\n  firebuild image import ./oci-layout --tag acme/app:1")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: StorageOptions
     @OptionGroup var size: SizeOptions
@@ -95,7 +95,7 @@ struct ImageImport: ParsableCommand {
 }
 
 struct ImageList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List stored images.")
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List stored images.", discussion: "EXAMPLES:\n  firebuild image ls\n  firebuild image ls --json")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: StorageOptions
     @Flag(name: .customLong("json"), help: "Print a JSON array of image metadata.") var json = false
@@ -137,7 +137,7 @@ func humanBytes(_ n: UInt64) -> String {
 }
 
 struct ImageInspect: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Print an image's metadata as JSON.")
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Print an image's metadata as JSON.", discussion: "EXAMPLES:\n  firebuild image inspect acme/app:1")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: StorageOptions
     @Argument(help: "Image tag.") var tag: String
@@ -150,7 +150,7 @@ struct ImageInspect: ParsableCommand {
 }
 
 struct ImageTagCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tag", abstract: "Give an image another tag (a copy-on-write copy).")
+    static let configuration = CommandConfiguration(commandName: "tag", abstract: "Give an image another tag (a copy-on-write copy).", discussion: "EXAMPLES:\n  firebuild image tag acme/app:1 acme/app:stable")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: StorageOptions
     @Argument(help: "Existing tag.") var source: String
@@ -164,7 +164,7 @@ struct ImageTagCommand: ParsableCommand {
 }
 
 struct ImageRemove: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove images from the store.")
+    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove images from the store.", discussion: "EXAMPLES:\n  firebuild image rm acme/app:1")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: StorageOptions
     @Argument(help: "Image tags.") var tags: [String]
@@ -185,7 +185,7 @@ struct ImageRemove: ParsableCommand {
 }
 
 struct ImagePrune: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "prune", abstract: "Delete registry blobs no stored image needs.")
+    static let configuration = CommandConfiguration(commandName: "prune", abstract: "Delete registry blobs no stored image needs.", discussion: "EXAMPLES:\n  firebuild image prune")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: StorageOptions
 

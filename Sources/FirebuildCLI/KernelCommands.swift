@@ -70,7 +70,7 @@ struct KernelRecordView: Encodable {
 struct KernelImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Import a kernel (bzImage or ELF vmlinux); a bzImage is also unpacked to the ELF Firecracker needs.")
+        abstract: "Import a kernel (bzImage or ELF vmlinux); a bzImage is also unpacked to the ELF Firecracker needs.", discussion: "EXAMPLES:\n  firebuild kernel import --id cloud --path /boot/vmlinuz-6.1.0-57-cloud-amd64\n  firebuild kernel import --id fc --path ./vmlinux")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: KernelStorageOptions
@@ -89,7 +89,7 @@ struct KernelImportCommand: ParsableCommand {
 }
 
 struct KernelListCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List stored kernels.")
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List stored kernels.", discussion: "EXAMPLES:\n  firebuild kernel ls\n  firebuild kernel ls --json")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: KernelStorageOptions
@@ -118,7 +118,7 @@ struct KernelListCommand: ParsableCommand {
 }
 
 struct KernelInspectCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show a kernel's metadata as JSON.")
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show a kernel's metadata as JSON.", discussion: "EXAMPLES:\n  firebuild kernel inspect cloud")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: KernelStorageOptions
@@ -133,7 +133,7 @@ struct KernelInspectCommand: ParsableCommand {
 }
 
 struct KernelRemoveCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a stored kernel.")
+    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a stored kernel.", discussion: "EXAMPLES:\n  firebuild kernel rm cloud")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: KernelStorageOptions
@@ -151,7 +151,7 @@ struct KernelRemoveCommand: ParsableCommand {
 struct KernelInitrdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "initrd",
-        abstract: "Build a small initrd (busybox + virtio modules) for a stored kernel and store it with the kernel.")
+        abstract: "Build a small initrd (busybox + virtio modules) for a stored kernel and store it with the kernel.", discussion: "EXAMPLES:\n  firebuild kernel initrd --from-kernel cloud")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: KernelStorageOptions
@@ -173,7 +173,7 @@ struct KernelInitrdCommand: ParsableCommand {
 struct KernelBuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build",
-        abstract: "Build a vmlinux from Linux sources (a directory or git-URL#ref) with a config file, and store it.")
+        abstract: "Build a vmlinux from Linux sources (a directory or git-URL#ref) with a config file, and store it.", discussion: "EXAMPLES:\n  firebuild kernel build --source ~/src/linux --config baseos/kernel/microvm-6.1.config --id microvm-6.1")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: KernelStorageOptions

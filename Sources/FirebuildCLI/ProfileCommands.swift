@@ -21,7 +21,7 @@ func requireProfileName(_ global: GlobalOptions) throws -> String {
 }
 
 struct ProfileCreate: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "profile-create", abstract: "Create or overwrite a profile.")
+    static let configuration = CommandConfiguration(commandName: "profile-create", abstract: "Create or overwrite a profile.", discussion: "EXAMPLES:\n  firebuild profile-create --profile standard --run-cache /var/lib/firebuild --storage-provider directory --storage-provider-property-string rootfs-storage-root=/firecracker/rootfs")
     @OptionGroup var global: GlobalOptions
 
     @Option(name: .customLong("binary-firecracker"), help: "Firecracker binary.") var binaryFirecracker: String?
@@ -34,9 +34,6 @@ struct ProfileCreate: ParsableCommand {
     var propertyStrings: [String] = []
     @Option(name: .customLong("storage-provider-property-int64"), help: "Integer storage property key=value; repeatable.")
     var propertyInts: [String] = []
-    @Flag(name: .customLong("tracing-enable"), help: "Enable tracing.") var tracingEnable = false
-    @Option(name: .customLong("tracing-collector-host-port"), help: "Tracing collector host:port.") var tracingCollector: String?
-    @Flag(name: .customLong("tracing-log-enable"), help: "Log spans.") var tracingLogEnable = false
     @Option(name: .customLong("vmm"), help: "Default VMM: qemu or firecracker.") var vmm: String?
     @Option(name: .customLong("mem"), help: "Default guest memory in MiB.") var mem: Int?
     @Option(name: .customLong("cpu"), help: "Default vCPU count.") var cpu: Int?
@@ -57,8 +54,9 @@ struct ProfileCreate: ParsableCommand {
         return Profile(binaryFirecracker: binaryFirecracker.map(absolutePath), binaryJailer: binaryJailer.map(absolutePath),
                        chrootBase: chrootBase, runCache: runCache.map(absolutePath), storageProvider: storageProvider,
                        storageStrings: strings.isEmpty ? nil : strings, storageInt64: ints.isEmpty ? nil : ints,
-                       tracingEnable: tracingEnable ? true : nil, tracingCollectorHostPort: tracingCollector,
-                       tracingLogEnable: tracingLogEnable ? true : nil, vmm: vmm, mem: mem, cpu: cpu, vmlinuxID: vmlinuxID,
+                       // The tracing flags are the global ones: given to profile-create, they are stored.
+                       tracingEnable: global.tracingEnable ? true : nil, tracingCollectorHostPort: global.tracingCollectorHostPort,
+                       tracingLogEnable: global.tracingLogEnable ? true : nil, vmm: vmm, mem: mem, cpu: cpu, vmlinuxID: vmlinuxID,
                        cniNetworkName: cniNetworkName, headroom: headroom)
     }
 
@@ -71,7 +69,7 @@ struct ProfileCreate: ParsableCommand {
 }
 
 struct ProfileInspect: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "profile-inspect", abstract: "Print a profile as JSON.")
+    static let configuration = CommandConfiguration(commandName: "profile-inspect", abstract: "Print a profile as JSON.", discussion: "EXAMPLES:\n  firebuild profile-inspect --profile standard")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .customLong("resolved"), help: "Print every effective setting and where it comes from (flag, profile, default).")
     var resolved = false
@@ -107,7 +105,7 @@ struct ProfileInspect: ParsableCommand {
 }
 
 struct ProfileList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "profile-ls", abstract: "List profiles.")
+    static let configuration = CommandConfiguration(commandName: "profile-ls", abstract: "List profiles.", discussion: "EXAMPLES:\n  firebuild profile-ls")
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -117,7 +115,7 @@ struct ProfileList: ParsableCommand {
 }
 
 struct ProfileRemove: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "profile-rm", abstract: "Remove a profile.")
+    static let configuration = CommandConfiguration(commandName: "profile-rm", abstract: "Remove a profile.", discussion: "EXAMPLES:\n  firebuild profile-rm --profile standard")
     @OptionGroup var global: GlobalOptions
 
     func validate() throws { _ = try requireProfileName(global) }
