@@ -17,7 +17,8 @@ final class CaptureSink: LogSink, @unchecked Sendable {
     /// Runs the blocking shutdown off the cooperative pool the exporter itself needs.
     func shutdown(_ backend: TelemetryBackend, timeout: TimeInterval) async -> Bool {
         await withCheckedContinuation { c in
-            DispatchQueue.global().async { c.resume(returning: backend.shutdown(timeout: timeout)) }
+            // A thread of its own: blocked global-queue or cooperative threads must not delay the flush.
+            Thread { c.resume(returning: backend.shutdown(timeout: timeout)) }.start()
         }
     }
 
