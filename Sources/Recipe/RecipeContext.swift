@@ -54,6 +54,7 @@ public enum RecipeBindings {
         CoreBinding.self,
         LogBinding.self,
         FSBinding.self,
+        DockerfileBinding.self,
     ]
 
     /// Builds the `firebuild` module for `context` and registers it in `vm` (`require "firebuild"`).
