@@ -49,8 +49,10 @@ fi
 WORK=$(mktemp -d /var/tmp/fb-bench-images.XXXXXX)
 REG_PID=
 cleanup() {
-  [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+  local rc=$?
+  if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
+  exit "$rc"
 }
 trap cleanup EXIT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -86,7 +88,7 @@ mkfs_alone() { mkfs.ext4 "${MKFS_FLAGS[@]}" -d "$TREE" "$1" "$SIZE_K" >/dev/null
 # Warm-up (not timed): fills the page cache and gives the size firebuild chose, which the pipeline
 # and mkfs use too so all three write the same filesystem size.
 firebuild_pull "$WORK/warm-fb"
-STORED=$(find "$WORK/warm-fb/rootfs" -name '*.ext4' | head -1)
+STORED=$(find "$WORK/warm-fb/rootfs" -type f -name rootfs | head -1)
 [ -n "$STORED" ] || { echo "firebuild stored no ext4 under $WORK/warm-fb/rootfs" >&2; exit 1; }
 SIZE_K="$(( $(stat -c %s "$STORED") / 1024 ))k"
 rm -rf "$WORK/warm-fb"

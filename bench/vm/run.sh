@@ -37,12 +37,14 @@ export FIREBUILD_HOME=$WORK/h
 RAW_PIDS=()
 fb() { "$FIREBUILD_BIN" "$@"; }
 cleanup() {
+  local rc=$?
   for p in "${RAW_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   if [ -d "$FIREBUILD_HOME/runs" ]; then
     for id in $(ls "$FIREBUILD_HOME/runs"); do fb kill --vmm-id "$id" --shutdown-timeout 1 >/dev/null 2>&1 || true; done
     fb purge >/dev/null 2>&1 || true
   fi
   rm -rf "$WORK"
+  exit "$rc"
 }
 trap cleanup EXIT
 mkdir -p "$FIREBUILD_HOME"
@@ -80,7 +82,7 @@ fb_kill() { fb kill --vmm-id "$1" --shutdown-timeout 2 >/dev/null; }
 fb_start warm
 QPID=$(cat "$FIREBUILD_HOME/runs/warm/qemu.pid")
 mapfile -d '' ARGV < "/proc/$QPID/cmdline"
-BASE=$(qemu-img info --output=json "$FIREBUILD_HOME/runs/warm/rootfs.qcow2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["backing-filename"])')
+BASE=$(qemu-img info -U --output=json "$FIREBUILD_HOME/runs/warm/rootfs.qcow2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["backing-filename"])')
 DISK_USED=$(du -sk "$FIREBUILD_HOME/runs/warm" | cut -f1)
 OVERLAY_USED=$(du -k "$FIREBUILD_HOME/runs/warm/rootfs.qcow2" | cut -f1)
 fb_kill warm
