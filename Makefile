@@ -5,6 +5,10 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PREFIX ?= /usr/local
 CONFIG ?= debug
+# `make bench` measures the release build.
+ifeq ($(MAKECMDGOALS),bench)
+CONFIG := release
+endif
 
 # Debian packages firebuild needs at build, run and test time. `make deps` installs only the
 # missing ones, so it is cheap to run again.
@@ -65,6 +69,10 @@ init:
 	strip -o $(INIT_STATIC) .build-static/release/firebuild-init
 	@file $(INIT_STATIC) | grep -q 'statically linked' || { echo "$(INIT_STATIC) is not statically linked" >&2; exit 1; }
 	@ls -l $(INIT_STATIC)
+
+# Every benchmark script (bench/*/run.sh), release build; each prints its own ratios and targets.
+bench: build init
+	@rc=0; for b in bench/*/run.sh; do echo "== $$b"; FIREBUILD_BIN=$(BIN_DIR)/firebuild bash $$b || rc=1; done; exit $$rc
 
 clean:
 	rm -rf .build .build-*

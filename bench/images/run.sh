@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Images benchmark (issue "Images"): registry → stored ext4 root filesystem.
+# A Debian bookworm minbase image (mmdebstrap → tar → umoci OCI layout) is pushed with skopeo to a
+# docker-registry this script starts on 127.0.0.1 (free port, own config in a temp dir). Then, side
+# by side and interleaved, N runs each, medians:
+#   (a) firebuild  `firebuild image pull REF --insecure-registry …` into a fresh store each run
+#   (b) pipeline   `skopeo copy docker://REF oci:DIR` + `umoci unpack` + `mkfs.ext4 -d` (same mkfs flags)
+#   (c) mkfs       `mkfs.ext4 -d` alone on the already unpacked tree
+# and the ratios firebuild/pipeline (target ≤ 0.8) and firebuild/mkfs (target ≤ 1.5).
+#   bench/images/run.sh                      release build; N=5
+#   N=9 CONFIG=debug bench/images/run.sh
+#   BENCH_CACHE=DIR                          where the minbase tarball and layout are cached
+#                                            (default ~/.cache/firebuild-bench; reruns skip mmdebstrap)
+#   FIREBUILD_BIN=PATH                       use this binary instead of building
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${N:-5}
+CONFIG=${CONFIG:-release}
+CACHE=${BENCH_CACHE:-$HOME/.cache/firebuild-bench}
+for tool in mmdebstrap umoci skopeo docker-registry mkfs.ext4 curl python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (make deps installs it)" >&2; exit 1; }
+done
+if [ -z "${FIREBUILD_BIN:-}" ]; then
+  swift build -c "$CONFIG" --product firebuild >/dev/null
+  FIREBUILD_BIN="$(swift build -c "$CONFIG" --show-bin-path)/firebuild"
+fi
+
+# --- fixture: the minbase tarball and its OCI layout, cached across runs ---------------------
+mkdir -p "$CACHE"
+TARBALL=$CACHE/bookworm-minbase.tar
+LAYOUT=$CACHE/bookworm-layout
+if [ ! -s "$TARBALL" ]; then
+  echo "building $TARBALL with mmdebstrap (needs deb.debian.org, ~30 s)…" >&2
+  mmdebstrap --quiet --variant=minbase --format=tar bookworm "$TARBALL.tmp"
+  mv "$TARBALL.tmp" "$TARBALL"
+fi
+if [ ! -f "$LAYOUT/index.json" ] || [ "$TARBALL" -nt "$LAYOUT/index.json" ]; then
+  rm -rf "$LAYOUT" "$LAYOUT.tmp"
+  umoci init --layout "$LAYOUT.tmp"
+  umoci new --image "$LAYOUT.tmp:minbase"
+  umoci raw add-layer --image "$LAYOUT.tmp:minbase" --history.created_by "mmdebstrap --variant=minbase bookworm" "$TARBALL"
+  umoci config --image "$LAYOUT.tmp:minbase" --config.cmd /bin/bash \
+    --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --os linux --architecture amd64
+  umoci gc --layout "$LAYOUT.tmp"
+  mv "$LAYOUT.tmp" "$LAYOUT"
+fi
+
+# --- registry on 127.0.0.1, free port, own config --------------------------------------------
+WORK=$(mktemp -d /var/tmp/fb-bench-images.XXXXXX)
+REG_PID=
+cleanup() {
+  local rc=$?
+  if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/registry/data"
+cat > "$WORK/registry/config.yml" <<EOF
+version: 0.1
+log: {level: error}
+storage:
+  filesystem: {rootdirectory: $WORK/registry/data}
+  delete: {enabled: true}
+http: {addr: 127.0.0.1:$PORT}
+EOF
+docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry/log" 2>&1 & REG_PID=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
+curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null || { cat "$WORK/registry/log" >&2; exit 1; }
+REF=127.0.0.1:$PORT/fbx/bookworm:minbase
+skopeo copy --quiet --dest-tls-verify=false "oci:$LAYOUT:minbase" "docker://$REF"
+
+# --- the three contenders ----------------------------------------------------------------------
+now() { date +%s.%N; }
+firebuild_pull() {  # $1 = fresh FIREBUILD_HOME
+  FIREBUILD_HOME=$1 "$FIREBUILD_BIN" image pull "$REF" --tag bench/bookworm:minbase \
+    --insecure-registry "127.0.0.1:$PORT" ${FB_ARGS:-} >/dev/null
+}
+MKFS_FLAGS=(-q -F -t ext4 -T default -b 4096 -I 256 -m 0)
+pipeline() {  # $1 = scratch dir
+  skopeo copy --quiet --src-tls-verify=false "docker://$REF" "oci:$1/oci:minbase"
+  umoci unpack --image "$1/oci:minbase" "$1/bundle" >/dev/null
+  mkfs.ext4 "${MKFS_FLAGS[@]}" -d "$1/bundle/rootfs" "$1/rootfs.ext4" "$SIZE_K" >/dev/null
+}
+mkfs_alone() { mkfs.ext4 "${MKFS_FLAGS[@]}" -d "$TREE" "$1" "$SIZE_K" >/dev/null; }
+
+# Warm-up (not timed): fills the page cache and gives the size firebuild chose, which the pipeline
+# and mkfs use too so all three write the same filesystem size.
+firebuild_pull "$WORK/warm-fb"
+STORED=$(find "$WORK/warm-fb/rootfs" -type f -name rootfs | head -1)
+[ -n "$STORED" ] || { echo "firebuild stored no ext4 under $WORK/warm-fb/rootfs" >&2; exit 1; }
+SIZE_K="$(( $(stat -c %s "$STORED") / 1024 ))k"
+rm -rf "$WORK/warm-fb"
+mkdir -p "$WORK/warm-p"; pipeline "$WORK/warm-p"
+TREE=$WORK/warm-p/bundle/rootfs
+echo "image: $(du -sh "$TARBALL" | cut -f1) layer tar, $(find "$TREE" | wc -l) entries; ext4 size $SIZE_K; N=$N" >&2
+
+declare -a T_FB T_PIPE T_MKFS
+for i in $(seq "$N"); do
+  t0=$(now); firebuild_pull "$WORK/fb$i"; t1=$(now); T_FB+=("$(echo "$t1 - $t0" | bc)")
+  rm -rf "$WORK/fb$i"
+  mkdir -p "$WORK/p$i"; t0=$(now); pipeline "$WORK/p$i"; t1=$(now); T_PIPE+=("$(echo "$t1 - $t0" | bc)")
+  rm -rf "$WORK/p$i"
+  t0=$(now); mkfs_alone "$WORK/m$i.ext4"; t1=$(now); T_MKFS+=("$(echo "$t1 - $t0" | bc)")
+  rm -f "$WORK/m$i.ext4"
+  echo "run $i: firebuild ${T_FB[-1]} s, pipeline ${T_PIPE[-1]} s, mkfs ${T_MKFS[-1]} s" >&2
+done
+
+python3 - "${T_FB[*]}" "${T_PIPE[*]}" "${T_MKFS[*]}" <<'PY'
+import statistics, sys
+fb, pipe, mkfs = ([float(x) for x in a.split()] for a in sys.argv[1:4])
+m = {k: statistics.median(v) for k, v in (("firebuild", fb), ("pipeline", pipe), ("mkfs", mkfs))}
+for k, v in m.items():
+    print(f"{k:<10} median {v:7.2f} s   (min {min(dict(firebuild=fb, pipeline=pipe, mkfs=mkfs)[k]):.2f})")
+r1, r2 = m["firebuild"] / m["pipeline"], m["firebuild"] / m["mkfs"]
+print(f"firebuild/pipeline {r1:.2f}  (target <= 0.8: {'ok' if r1 <= 0.8 else 'MISSED'})")
+print(f"firebuild/mkfs     {r2:.2f}  (target <= 1.5: {'ok' if r2 <= 1.5 else 'MISSED'})")
+PY
