@@ -15,7 +15,7 @@ endif
 DEB_BUILD := pkg-config liblua5.4-dev lua5.4 libgit2-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev
 DEB_RUN := qemu-system-x86 qemu-utils linux-image-cloud-amd64 busybox-static cpio lz4 xz-utils zstd bzip2 \
            e2fsprogs iproute2 iptables containernetworking-plugins kmod ca-certificates
-DEB_TEST := curl docker-registry skopeo umoci buildah mmdebstrap apache2-utils jq socat hyperfine libcap2-bin python3 tar gzip git make util-linux
+DEB_TEST := curl bc docker-registry skopeo umoci buildah mmdebstrap apache2-utils jq socat hyperfine libcap2-bin python3 tar gzip git make util-linux
 DEB_ALL := $(DEB_BUILD) $(DEB_RUN) $(DEB_TEST)
 
 BIN_DIR = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
