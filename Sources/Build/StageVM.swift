@@ -53,9 +53,10 @@ final class StageVM {
         handle = try driver.start(config)
         instance = driver.instance(handle)
         do {
+            let started = handle  // the closure must not capture self before init completes
             connection = try FirebuildTracing.span("vm.guest.ready", attributes: [FirebuildSpanKey.vmID: id]) { _ in
                 try FirebuildProgress.waiting("booting build VM \(id)") {
-                    let c = try GuestChannel.forHandle(handle).open(timeout: 30)
+                    let c = try GuestChannel.forHandle(started).open(timeout: 30)
                     _ = try c.waitReady(timeout: machine.bootTimeout)
                     return c
                 }

@@ -24,7 +24,7 @@ extension RunEngine {
 
     public func list() -> [Listing] {
         FirebuildTracing.span("runtime.ls") { span in
-            let listings = cache.list().map { entry in
+            let listings: [Listing] = cache.list().map { entry in
                 guard let r = entry.record else { return Listing(id: entry.id, running: false) }
                 return Listing(id: r.vmmID, running: isRunning(r), pid: r.pid.pid, image: r.image, ip: r.ip,
                                startedAtUTC: r.startedAtUTC, vmm: r.vmm)
