@@ -11,6 +11,12 @@ import VM
 struct SpanTree {
     let spans: [OTLPReceiver.Span]
 
+    /// An exporter may deliver a span twice (a retried batch); one copy per span id.
+    init(spans: [OTLPReceiver.Span]) {
+        var seen = Set<String>()
+        self.spans = spans.filter { seen.insert($0.spanID).inserted }
+    }
+
     func children(of id: String) -> [OTLPReceiver.Span] {
         spans.filter { $0.parentSpanID == id }.sorted { $0.startNanos < $1.startNanos }
     }
