@@ -59,13 +59,15 @@ extension RunEndToEndTests {
         process.standardOutput = log
         process.standardError = log
         try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let pid = process.processIdentifier
+        var reaped = false
+        defer { if !reaped { kill(pid, SIGKILL); _ = waitpid(pid, nil, 0) } }
 
         // Wait until its VM answers through the published port.
         var ip: String?
         var answered = false
         let deadline = Date().addingTimeInterval(240)
-        while Date() < deadline, process.isRunning, !answered {
+        while Date() < deadline, kill(pid, 0) == 0, !answered {
             if ip == nil { ip = (try? fx.engine.inspect(id: id))?.ip }
             if ip != nil, let r = try? fx.sandbox.command("curl", ["-sS", "-m", "3", "http://\(fx.gateway):8080/"]).run(),
                r.status == 0, r.stdoutString == Self.page {
@@ -80,9 +82,12 @@ extension RunEndToEndTests {
 
         // Crash: the firebuild process dies without cleaning up, and its VMM with it.
         let handle = try #require(fx.engine.handle(for: id))
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal)
+        kill(pid, SIGKILL)
+        // Reaped here: Foundation's waitUntilExit was seen hanging on a SIGKILLed child.
+        var status: Int32 = 0
+        let r = waitpid(pid, &status, 0)
+        reaped = true
+        #expect(r != pid || status & 0x7f == SIGKILL, "firebuild run ended with wait status \(status)")
         try VMProcess.kill(pid: handle.pid, startTime: handle.processStartTime)
         #expect(VMProcess.wait(pid: handle.pid, startTime: handle.processStartTime, timeout: 30) != nil, "qemu is still running")
 
