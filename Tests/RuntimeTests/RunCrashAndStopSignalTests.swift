@@ -147,8 +147,9 @@ extension RunEndToEndTests {
         #expect(kill.status == 0, "kill failed: \(kill.stderrString)")
         let text = String(decoding: console.readDataToEndOfFile(), as: UTF8.self)
         #expect(text.contains("got-usr1"), "the workload never saw SIGUSR1; console:\n\(text.suffix(2000))")
+        // (The console ends lines with \r\n, one Character in Swift: split on any newline.)
         // It ended by itself with status 0 (not killed after the timeout), well before the 30 s deadline.
-        let ended = text.split(separator: "\n").first { $0.contains("workload ended") }.map(String.init) ?? ""
+        let ended = text.split(whereSeparator: \.isNewline).first { $0.contains("workload ended") }.map(String.init) ?? ""
         #expect(ended.hasSuffix("exit code 0"), "\(ended.isEmpty ? "no 'workload ended' line on the console" : ended)")
         #expect(took < 25, "kill took \(took) s: the stop was forced, not graceful")
         #expect(fx.engine.list().isEmpty)
