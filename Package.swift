@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "RecipeTests", dependencies: ["Recipe"]),
         .testTarget(name: "CLITests", dependencies: ["FirebuildCLI"]),
         .testTarget(name: "BuildTests", dependencies: ["Build", "VM", "Store", "Dockerfile"]),
-        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "Store", "Build", "VM"]),
     ],
     // Swift 5 language mode: the Lua state is confined to one thread by design and the C
     // libraries hand us raw pointers; strict Sendable checking would add noise, not safety.

@@ -32,6 +32,16 @@ public final class BuildEngine {
     }
 
     public func build(_ request: BuildRequest) throws -> BuildResult {
+        try FirebuildTracing.span("build", attributes: [FirebuildSpanKey.tag: request.tag.description]) { span in
+            let result = try buildTraced(request)
+            span.attributes["firebuild.build.vm_boots"] = result.vmBoots
+            span.attributes["firebuild.build.steps_run"] = result.stepsRun
+            span.attributes["firebuild.build.steps_cached"] = result.stepsCached
+            return result
+        }
+    }
+
+    private func buildTraced(_ request: BuildRequest) throws -> BuildResult {
         let started = Date()
         let deadline = request.timeout.map { started.addingTimeInterval($0) }
         let buildID = "b\(Int(started.timeIntervalSince1970))-\(UInt32.random(in: 0...UInt32.max))"
@@ -59,6 +69,7 @@ public final class BuildEngine {
         var counters = (boots: 0, run: 0, cached: 0)
 
         for (n, stage) in plan.stages.enumerated() {
+          try FirebuildTracing.span("build.stage", attributes: [FirebuildSpanKey.stage: stage.name ?? String(stage.index)]) { span in
             let isTarget = stage.index == plan.target
             let start: ChainPoint
             switch stage.base {
@@ -84,12 +95,17 @@ public final class BuildEngine {
             counters.run += stats.run
             counters.cached += stats.cached
             outcomes[stage.index] = StageOutcome(point: point, config: stage.config, rawImage: nil)
+            span.attributes["firebuild.build.steps_cached"] = stats.cached
+            span.attributes["firebuild.build.steps_run"] = stats.run
+          }
         }
 
         guard let final = outcomes[plan.target], let targetStage = plan.targetStage else {
             throw FirebuildError(.internal, "the target stage was not built")
         }
-        let image = try export(final.point, scratch: scratch, name: "final", sizeMiB: request.filesystemSizeMiB, shrink: true)
+        let image = try FirebuildTracing.span("build.export") { _ in
+            try export(final.point, scratch: scratch, name: "final", sizeMiB: request.filesystemSizeMiB, shrink: true)
+        }
         var parent: BaseImage?
         if case .image(let ref) = targetStage.base { parent = bases[ref] }
         try images.commit(rootfs: image, config: final.config, tag: request.tag, parent: parent, dockerfile: source.description)

@@ -17,6 +17,11 @@ struct StageRunner {
 
     func say(_ i: Int, _ n: Int, _ text: String) { request.output("[\(stageLabel) step \(i + 1)/\(n)] \(text)") }
 
+    func stepAttributes(_ step: StageStep, cached: Bool) -> FirebuildTracing.Attributes {
+        [FirebuildSpanKey.stage: stageLabel, FirebuildSpanKey.stepLine: step.line,
+         FirebuildSpanKey.step: String(step.label.prefix(200)), FirebuildSpanKey.cached: cached]
+    }
+
     func run(_ steps: [StageStep], from start: BuildEngine.ChainPoint, noCache: Bool) throws -> (BuildEngine.ChainPoint, Stats) {
         var stats = Stats()
         guard !steps.isEmpty else { return (start, stats) }
@@ -32,7 +37,11 @@ struct StageRunner {
                 }
             }
         }
-        for i in 0..<prefix { say(i, steps.count, "CACHED \(steps[i].label)") }
+        for i in 0..<prefix {
+            FirebuildTracing.span("build.step", attributes: stepAttributes(steps[i], cached: true)) { _ in
+                say(i, steps.count, "CACHED \(steps[i].label)")
+            }
+        }
         stats.cached = prefix
         guard prefix < steps.count else { return (point, stats) }
 
@@ -53,26 +62,33 @@ struct StageRunner {
             var parentKey = point.stepKey
             for j in prefix..<steps.count {
                 let step = steps[j]
-                say(j, steps.count, step.label)
-                watchdog.touch()
-                try execute(step, vm: vm, watchdog: watchdog) { line in say(j, steps.count, line) }
-                stats.run += 1
-                if j + 1 < steps.count {
-                    let next = layerFile(steps[j + 1].key)
-                    try vm.snapshot(to: next)
-                    if !noCache { try cache.add(key: step.key, parent: parentKey, base: start.baseKey, layerFile: file, description: step.label) }
-                    file = next
-                } else {
-                    try vm.shutdown()
-                    if !noCache { try cache.add(key: step.key, parent: parentKey, base: start.baseKey, layerFile: file, description: step.label) }
+                try FirebuildTracing.span("build.step", attributes: stepAttributes(step, cached: false)) { _ in
+                    say(j, steps.count, step.label)
+                    FirebuildProgress.reporter.step(label: "[\(stageLabel)] step \(j + 1)/\(steps.count): \(step.label)")
+                    watchdog.touch()
+                    try FirebuildTracing.span("vm.exec", attributes: [FirebuildSpanKey.vmID: vmID]) { _ in
+                        try execute(step, vm: vm, watchdog: watchdog) { line in say(j, steps.count, line) }
+                    }
+                    stats.run += 1
+                    if j + 1 < steps.count {
+                        let next = layerFile(steps[j + 1].key)
+                        try FirebuildTracing.span("build.snapshot") { _ in try vm.snapshot(to: next) }
+                        if !noCache { try cache.add(key: step.key, parent: parentKey, base: start.baseKey, layerFile: file, description: step.label) }
+                        file = next
+                    } else {
+                        try FirebuildTracing.span("vm.shutdown", attributes: [FirebuildSpanKey.vmID: vmID]) { _ in try vm.shutdown() }
+                        if !noCache { try cache.add(key: step.key, parent: parentKey, base: start.baseKey, layerFile: file, description: step.label) }
+                    }
                 }
                 parentKey = step.key
             }
         } catch {
+            FirebuildProgress.reporter.finish()
             vm.kill()
             if let reason = watchdog.reason { throw reason }
             throw error
         }
+        FirebuildProgress.reporter.finish()
         return (.init(stepKey: steps[steps.count - 1].key, baseKey: start.baseKey, path: file), stats)
     }
 

@@ -53,8 +53,14 @@ final class StageVM {
         handle = try driver.start(config)
         instance = driver.instance(handle)
         do {
-            connection = try GuestChannel.forHandle(handle).open(timeout: 30)
-            _ = try connection.waitReady(timeout: machine.bootTimeout)
+            let started = handle  // the closure must not capture self before init completes
+            connection = try FirebuildTracing.span("vm.guest.ready", attributes: [FirebuildSpanKey.vmID: id]) { _ in
+                try FirebuildProgress.waiting("booting build VM \(id)") {
+                    let c = try GuestChannel.forHandle(started).open(timeout: 30)
+                    _ = try c.waitReady(timeout: machine.bootTimeout)
+                    return c
+                }
+            }
             try connection.sendMetadata(Metadata(mode: .build, image: ImageRuntimeConfig(env: env), hostname: "firebuild-build",
                                                  network: NetworkConfig(mode: .none), heartbeatInterval: 2))
         } catch {

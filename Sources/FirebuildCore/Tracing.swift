@@ -110,3 +110,27 @@ public enum FirebuildTracing {
         return out
     }
 }
+
+/// The span context of the caller, carried to a worker thread: task-locals do not follow
+/// `Thread.detachNewThread` or `DispatchQueue`, so spans opened there would start new traces.
+///
+///     let trace = FirebuildTracing.capture()
+///     Thread.detachNewThread { trace.run { FirebuildTracing.span("oci.pull.layer") { _ in … } } }
+/// The tracer is captured too: tests scope one with `withTracer`, which is task-local as well.
+public struct TraceContext: @unchecked Sendable {
+    let context: InstrumentationContext?
+    let tracer: any Tracer
+
+    public func run<T>(_ body: () throws -> T) throws -> T {
+        guard let context else { return try body() }
+        return try withTracer(tracer) { () throws -> T in
+            try InstrumentationContext.$current.withValue(context) { try body() }
+        }
+    }
+}
+
+extension FirebuildTracing {
+    public static func capture() -> TraceContext {
+        TraceContext(context: InstrumentationContext.current, tracer: InstrumentationSystem.tracer)
+    }
+}

@@ -98,6 +98,15 @@ public final class CNIRunner: @unchecked Sendable {
 
     @discardableResult
     public func add(list: CNINetworkConfigList, attachment: CNIAttachment) throws -> CNIResult {
+        try FirebuildTracing.span("cni.add", attributes: [FirebuildSpanKey.network: list.name,
+                                                          FirebuildSpanKey.vmID: attachment.containerID]) { span in
+            let result = try addTraced(list: list, attachment: attachment)
+            span.attributes[FirebuildSpanKey.ip] = result.ips.map(\.address).joined(separator: ",")
+            return result
+        }
+    }
+
+    private func addTraced(list: CNINetworkConfigList, attachment: CNIAttachment) throws -> CNIResult {
         var prev: Data?
         for i in list.plugins.indices {
             do {
@@ -138,11 +147,21 @@ public final class CNIRunner: @unchecked Sendable {
     /// forgets the cached result. Uses the cached config when there is one, so a changed or deleted
     /// conflist cannot strand an attachment. Every plugin is tried; the first error is thrown after.
     public func delete(network: String, attachment: CNIAttachment) throws {
+        try FirebuildTracing.span("cni.del", attributes: [FirebuildSpanKey.network: network,
+                                                          FirebuildSpanKey.vmID: attachment.containerID]) { span in
+            if let ips = try deleteTraced(network: network, attachment: attachment) { span.attributes[FirebuildSpanKey.ip] = ips }
+        }
+    }
+
+    /// Returns the addresses the attachment had (from the cached result), for the span.
+    private func deleteTraced(network: String, attachment: CNIAttachment) throws -> String? {
         let cache = CNIResultCache(dir: cacheDir)
         let entry = try cache.load(network: network, containerID: attachment.containerID, ifName: attachment.ifName)
+        let ips = entry.flatMap { try? CNIResult.parse($0.rawResult, from: "cache") }?.ips.map(\.address).joined(separator: ",")
         let list = try entry?.configList() ?? CNIConfigLoader.load(network: network, from: confDir)
         try runDelete(list: list, attachment: attachment, prevResult: entry?.rawResult)
         try cache.remove(network: network, containerID: attachment.containerID, ifName: attachment.ifName)
+        return ips
     }
 
     /// The result ADD cached for this attachment, if any.
@@ -232,6 +251,10 @@ public final class CNIRunner: @unchecked Sendable {
             cmd = Command("ip", ["netns", "exec", ns, plugin], environment: env, stdin: stdin, timeout: timeout)
         }
         let r = try cmd.run()
+        // Plugins talk on stderr (warnings, debug); keep it in the log with its source, never raw.
+        for line in r.stderrString.split(separator: "\n") where !line.isEmpty {
+            logger.debug("\(line)", metadata: ["source": .string(type), "cni-command": .string(command)])
+        }
         if r.status == 0 { return r.stdout }
         if let err = try? JSONDecoder().decode(CNIErrorResult.self, from: r.stdout) {
             throw err.asFirebuildError(plugin: type, command: command)

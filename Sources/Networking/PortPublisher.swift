@@ -38,6 +38,13 @@ public struct PortPublisher: Sendable {
     /// Adds the rules for `ports` of VM `vmID` whose address is `guestIP` (IPv4). Rules the VM
     /// already had are replaced, so publishing twice does not duplicate them.
     public func publish(vmID: String, guestIP: String, ports: [PortMapping], loopback: Bool = false) throws {
+        try FirebuildTracing.span("net.ports.publish", attributes: [FirebuildSpanKey.vmID: vmID, FirebuildSpanKey.ip: guestIP,
+                                                                    "firebuild.ports": ports.map { "\($0)" }.joined(separator: ",")]) { _ in
+            try publishTraced(vmID: vmID, guestIP: guestIP, ports: ports, loopback: loopback)
+        }
+    }
+
+    private func publishTraced(vmID: String, guestIP: String, ports: [PortMapping], loopback: Bool) throws {
         try PortPublisher.validate(vmID: vmID)
         var addr = in_addr()
         guard inet_pton(AF_INET, guestIP, &addr) == 1 else {
@@ -76,6 +83,12 @@ public struct PortPublisher: Sendable {
 
     /// Removes every rule tagged for `vmID` (kill, purge, foreground exit). No rules is not an error.
     public func unpublish(vmID: String) throws {
+        try FirebuildTracing.span("net.ports.unpublish", attributes: [FirebuildSpanKey.vmID: vmID]) { _ in
+            try unpublishTraced(vmID: vmID)
+        }
+    }
+
+    private func unpublishTraced(vmID: String) throws {
         try PortPublisher.validate(vmID: vmID)
         try FileLock.withLock(lockPath, timeout: 30) {
             try removeRules(tag: PortPublisher.comment(vmID: vmID))

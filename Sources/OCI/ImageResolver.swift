@@ -15,11 +15,16 @@ public final class ImageResolver {
     }
 
     public func resolve(_ source: ImageSource, options: ResolveOptions = ResolveOptions()) throws -> ResolvedImage {
-        switch source {
-        case .registry(let ref): return try pull(ref, options: options)
-        case .ociLayout(let path, let reference): return try loadOCILayout(path, reference: reference, options: options)
-        case .dockerArchive(let path, let reference): return try loadDockerArchive(path, reference: reference, options: options)
-        case .rootfsTarball(let path): return try importRootfs(path)
+        try FirebuildTracing.span("oci.resolve", attributes: [FirebuildSpanKey.image: "\(source)"]) { span in
+            let image: ResolvedImage
+            switch source {
+            case .registry(let ref): image = try pull(ref, options: options)
+            case .ociLayout(let path, let reference): image = try loadOCILayout(path, reference: reference, options: options)
+            case .dockerArchive(let path, let reference): image = try loadDockerArchive(path, reference: reference, options: options)
+            case .rootfsTarball(let path): image = try importRootfs(path)
+            }
+            span.attributes[FirebuildSpanKey.digest] = image.manifestDigest.description
+            return image
         }
     }
 
@@ -34,6 +39,12 @@ public final class ImageResolver {
     // MARK: - registry
 
     func pull(_ ref: ImageReference, options: ResolveOptions) throws -> ResolvedImage {
+        try FirebuildTracing.span("oci.pull", attributes: [FirebuildSpanKey.image: ref.description]) { _ in
+            try pullTraced(ref, options: options)
+        }
+    }
+
+    private func pullTraced(_ ref: ImageReference, options: ResolveOptions) throws -> ResolvedImage {
         let top = try registry.manifest(ref)
         try store.write(top.data, expected: top.digest)
         let access = BlobAccess(
@@ -46,10 +57,20 @@ public final class ImageResolver {
                 return try self.registry.blobData(ref, d, into: self.store)
             },
             layers: { descriptors in
+                let trace = FirebuildTracing.capture()  // downloads run on worker threads
                 try parallelForEach(descriptors.count, width: options.maxConcurrentDownloads) { i in
                     let d = descriptors[i]
-                    try self.registry.fetchBlob(ref, d, into: self.store) { done, total in
-                        options.progress?(PullProgress(layer: d.digest, index: i, count: descriptors.count, completed: done, total: total))
+                    try trace.run {
+                        try FirebuildTracing.span("oci.pull.layer", attributes: [FirebuildSpanKey.digest: d.digest.description,
+                                                                                  FirebuildSpanKey.layerIndex: i,
+                                                                                  FirebuildSpanKey.bytes: Int(d.size)]) { span in
+                            span.attributes[FirebuildSpanKey.cached] = self.store.contains(d.digest)
+                            let reporter = FirebuildProgress.reporter
+                            try self.registry.fetchBlob(ref, d, into: self.store) { done, total in
+                                reporter.layer(id: String(d.digest.hex.prefix(12)), done: done, total: total)
+                                options.progress?(PullProgress(layer: d.digest, index: i, count: descriptors.count, completed: done, total: total))
+                            }
+                        }
                     }
                 }
             })

@@ -29,8 +29,12 @@ public final class LayerApplier {
                              progress: ((Int, Int64, Int64) -> Void)? = nil) throws {
         let applier = try LayerApplier(root: rootDir)
         for (i, layer) in layers.enumerated() {
-            try applier.apply(layerAt: layer.path, expectedDiffID: layer.diffID, what: "layer \(i + 1) (\(layer.digest))") {
-                progress?(i, $0, layer.size)
+            try FirebuildTracing.span("oci.apply.layer", attributes: [FirebuildSpanKey.digest: layer.digest.description,
+                                                                      FirebuildSpanKey.layerIndex: i,
+                                                                      FirebuildSpanKey.bytes: Int(layer.size)]) { _ in
+                try applier.apply(layerAt: layer.path, expectedDiffID: layer.diffID, what: "layer \(i + 1) (\(layer.digest))") {
+                    progress?(i, $0, layer.size)
+                }
             }
         }
     }

@@ -87,6 +87,14 @@ public enum Ext4Builder {
     /// Builds `image` from `tree`. The image appears complete or not at all (temp file + rename).
     @discardableResult
     public static func build(tree: String, image: String, options: Ext4Options = Ext4Options()) throws -> Ext4BuildResult {
+        try FirebuildTracing.span("rootfs.mkfs", attributes: [FirebuildSpanKey.program: "mkfs.ext4"]) { span in
+            let result = try buildTraced(tree: tree, image: image, options: options)
+            span.attributes[FirebuildSpanKey.bytes] = Int(result.sizeBytes)
+            return result
+        }
+    }
+
+    private static func buildTraced(tree: String, image: String, options: Ext4Options) throws -> Ext4BuildResult {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: tree, isDirectory: &isDir), isDir.boolValue else {
             throw FirebuildError(.notFound, "rootfs source \(tree) is not a directory")
@@ -110,6 +118,10 @@ public enum Ext4Builder {
             unlink(tmp)
             let result = try mkfsCommand(tree: tree, output: tmp, sizeBytes: size, inodes: max(inodes, size / Ext4Geometry.bytesPerInode),
                                          options: options).run()
+            // mkfs is quiet (-q) but may warn; keep what it said in the log, tagged with its source.
+            for line in (result.stdoutString + result.stderrString).split(separator: "\n") where !line.isEmpty {
+                logger.debug("\(line)", metadata: ["source": "mkfs.ext4"])
+            }
             if result.status == 0 { break }
             let err = result.stderrString.trimmingCharacters(in: .whitespacesAndNewlines)
             let outOfSpace = err.contains("Could not allocate") || err.contains("No space left") || err.contains("No free space")

@@ -8,6 +8,14 @@ extension RunEngine {
     /// (whose VMM runs in its own session) to later commands; otherwise streams the workload's
     /// output until it ends or Ctrl-C / SIGTERM stops it, cleans up, and returns its exit code.
     public func run(_ req: RunRequest, output: @escaping (GuestStream, [UInt8]) -> Void) throws -> Int32 {
+        try FirebuildTracing.span("runtime.run", attributes: [FirebuildSpanKey.image: req.from, "firebuild.daemonize": req.daemonize]) { span in
+            let status = try runTraced(req, output: output)
+            span.attributes["firebuild.exit_code"] = Int(status)
+            return status
+        }
+    }
+
+    private func runTraced(_ req: RunRequest, output: @escaping (GuestStream, [UInt8]) -> Void) throws -> Int32 {
         let exited = Monitor()
         var workloadStatus: ExitStatus?
         let started = try start(req, output: output, exit: { status in

@@ -23,14 +23,20 @@ extension RunEngine {
     }
 
     public func list() -> [Listing] {
-        cache.list().map { entry in
-            guard let r = entry.record else { return Listing(id: entry.id, running: false) }
-            return Listing(id: r.vmmID, running: isRunning(r), pid: r.pid.pid, image: r.image, ip: r.ip,
-                           startedAtUTC: r.startedAtUTC, vmm: r.vmm)
+        FirebuildTracing.span("runtime.ls") { span in
+            let listings: [Listing] = cache.list().map { entry in
+                guard let r = entry.record else { return Listing(id: entry.id, running: false) }
+                return Listing(id: r.vmmID, running: isRunning(r), pid: r.pid.pid, image: r.image, ip: r.ip,
+                               startedAtUTC: r.startedAtUTC, vmm: r.vmm)
+            }
+            span.attributes["firebuild.vm.count"] = listings.count
+            return listings
         }
     }
 
-    public func inspect(id: String) throws -> RunRecord { try cache.load(id: id) }
+    public func inspect(id: String) throws -> RunRecord {
+        try FirebuildTracing.span("runtime.inspect", attributes: [FirebuildSpanKey.vmID: id]) { _ in try cache.load(id: id) }
+    }
 
     func handle(for id: String) -> VMHandle? {
         guard let data = FileManager.default.contents(atPath: cache.directory(for: id) + "/vmm.json") else { return nil }
@@ -58,36 +64,51 @@ extension RunEngine {
         guard let handle = handle(for: id), isRunning(record) else {
             throw FirebuildError(.conflict, "VM \(id) is not running")
         }
-        let connection = try GuestChannel.forHandle(handle).open(timeout: 10)
-        defer { connection.close() }
-        return try connection.exec(ExecRequest(argv: argv, env: env, user: user, workdir: workdir), timeout: timeout,
-                                   onOutput: output)
+        return try FirebuildTracing.span("vm.exec", attributes: [FirebuildSpanKey.vmID: id, FirebuildSpanKey.program: argv[0]]) { span in
+            let connection = try GuestChannel.forHandle(handle).open(timeout: 10)
+            defer { connection.close() }
+            let status = try connection.exec(ExecRequest(argv: argv, env: env, user: user, workdir: workdir), timeout: timeout,
+                                             onOutput: output)
+            span.attributes["firebuild.exit_status"] = "\(status)"
+            return status
+        }
     }
 
     /// Stops a VM (guest shutdown with its StopSignal, then the VMM, forced after `timeout`),
     /// waits for the process for real, then removes every trace of it.
     public func kill(id: String, timeout: TimeInterval) throws {
-        _ = try cache.load(id: id)
-        try teardown(id: id, graceful: true, timeout: timeout)
-        logger.info("VM removed", metadata: ["vmm-id": .string(id)])
+        try FirebuildTracing.span("runtime.kill", attributes: [FirebuildSpanKey.vmID: id]) { _ in
+            _ = try cache.load(id: id)
+            try teardown(id: id, graceful: true, timeout: timeout)
+            logger.info("VM removed", metadata: ["vmm-id": .string(id)])
+        }
     }
 
     /// Removes what is left of every VM that no longer runs; returns their ids.
     @discardableResult
     public func purge() throws -> [String] {
-        var purged: [String] = []
-        for entry in cache.list() {
-            if let r = entry.record, isRunning(r) { continue }
-            try teardown(id: entry.id, graceful: false, timeout: 5)
-            purged.append(entry.id)
+        try FirebuildTracing.span("runtime.purge") { span in
+            var purged: [String] = []
+            for entry in cache.list() {
+                if let r = entry.record, isRunning(r) { continue }
+                try teardown(id: entry.id, graceful: false, timeout: 5)
+                purged.append(entry.id)
+            }
+            purged += purgeOrphanNamespaces()
+            span.attributes["firebuild.vm.count"] = purged.count
+            return purged
         }
-        purged += purgeOrphanNamespaces()
-        return purged
     }
 
     /// Undoes a VM's side effects in reverse order. Each step tolerates "already gone", and a
     /// failing step does not stop the others: the first error is reported after all ran.
     func teardown(id: String, graceful: Bool, timeout: TimeInterval) throws {
+        try FirebuildTracing.span("runtime.teardown", attributes: [FirebuildSpanKey.vmID: id, "firebuild.vm.graceful": graceful]) { _ in
+            try teardownTraced(id: id, graceful: graceful, timeout: timeout)
+        }
+    }
+
+    private func teardownTraced(id: String, graceful: Bool, timeout: TimeInterval) throws {
         let record = try? cache.load(id: id)
         var firstError: Error?
         func attempt(_ what: String, _ body: () throws -> Void) {
@@ -101,9 +122,11 @@ extension RunEngine {
             attempt("stop VM") {
                 if graceful, case .running = instance.status() {
                     // Ask the init first: it sends the image's StopSignal to the workload and powers off.
-                    if let connection = try? GuestChannel.forHandle(handle).open(timeout: 2) {
-                        try? connection.shutdown(stopTimeout: max(1, timeout - 2), timeout: timeout)
-                        connection.close()
+                    FirebuildTracing.span("vm.guest.shutdown", attributes: [FirebuildSpanKey.vmID: id]) { _ in
+                        if let connection = try? GuestChannel.forHandle(handle).open(timeout: 2) {
+                            try? connection.shutdown(stopTimeout: max(1, timeout - 2), timeout: timeout)
+                            connection.close()
+                        }
                     }
                 }
                 try instance.stop(graceful: graceful, timeout: graceful ? timeout : 1)

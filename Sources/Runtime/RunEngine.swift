@@ -34,6 +34,15 @@ public final class RunEngine {
     public func start(_ req: RunRequest, output: ((GuestStream, [UInt8]) -> Void)? = nil,
                       exit: ((ExitStatus) -> Void)? = nil) throws -> Started {
         let id = req.name ?? RunInputs.randomID()
+        return try FirebuildTracing.span("runtime.start", attributes: [FirebuildSpanKey.vmID: id, FirebuildSpanKey.image: req.from]) { span in
+            let started = try startTraced(req, id: id, output: output, exit: exit)
+            if let ip = started.record.ip { span.attributes[FirebuildSpanKey.ip] = ip }
+            return started
+        }
+    }
+
+    private func startTraced(_ req: RunRequest, id: String, output: ((GuestStream, [UInt8]) -> Void)?,
+                             exit: ((ExitStatus) -> Void)?) throws -> Started {
         try RunInputs.validateName(id)
         let hostname = req.hostname ?? RunInputs.randomHostname()
         try RunInputs.validateHostname(hostname)
@@ -106,9 +115,14 @@ public final class RunEngine {
             let instance = manager.instance(handle)
             logger.info("VM started", metadata: ["vmm-id": .string(id), "pid": "\(handle.pid)", "accelerator": .string(handle.accelerator)])
 
-            let connection = try GuestChannel.forHandle(handle).open(timeout: 30)
-            connection.setWorkloadHandlers(output: output, exit: exit)
-            _ = try connection.waitReady(timeout: req.bootTimeout)
+            let connection = try FirebuildTracing.span("vm.guest.ready", attributes: [FirebuildSpanKey.vmID: id]) { _ in
+                try FirebuildProgress.waiting("waiting for VM \(id) to boot") {
+                    let connection = try GuestChannel.forHandle(handle).open(timeout: 30)
+                    connection.setWorkloadHandlers(output: output, exit: exit)
+                    _ = try connection.waitReady(timeout: req.bootTimeout)
+                    return connection
+                }
+            }
             let imageConfig = image.metadata.config
             let metadata = Metadata(
                 mode: .run, initImage: req.initImage,

@@ -52,13 +52,21 @@ public final class ImageService: @unchecked Sendable {
     public func pull(_ reference: String, tag: ImageTag? = nil, options: ImageBuildOptions = ImageBuildOptions()) throws -> StoredImage {
         let ref = try ImageReference(parsing: reference)
         let target = try tag ?? ImageTag.derived(fromReference: reference)
-        return try store(.registry(ref), as: target, kind: .registry, reference: ref.description, options: options)
+        return try FirebuildTracing.span("image.pull", attributes: [FirebuildSpanKey.image: reference, FirebuildSpanKey.tag: target.description]) { _ in
+            try store(.registry(ref), as: target, kind: .registry, reference: ref.description, options: options)
+        }
     }
 
     /// Imports a docker-archive tarball, an OCI layout (directory or tarball) or a plain rootfs
     /// tarball, detected from the content; `docker-archive:`/`oci:`/`tarball:` prefixes force the kind.
     @discardableResult
     public func importImage(_ location: String, tag: ImageTag, options: ImageBuildOptions = ImageBuildOptions()) throws -> StoredImage {
+        try FirebuildTracing.span("image.import", attributes: [FirebuildSpanKey.image: location, FirebuildSpanKey.tag: tag.description]) { _ in
+            try importTraced(location, tag: tag, options: options)
+        }
+    }
+
+    private func importTraced(_ location: String, tag: ImageTag, options: ImageBuildOptions) throws -> StoredImage {
         let hasPrefix = ["docker-archive:", "oci:", "tarball:"].contains { location.hasPrefix($0) }
         var scratch: String?
         defer { if let scratch { DirectoryOps.removeTree(scratch) } }

@@ -115,6 +115,14 @@ public final class ImageStore: @unchecked Sendable {
     /// `makeScratchDirectory`), otherwise it is copied (reflinked where possible).
     @discardableResult
     public func commit(rootfs: String, metadata: ImageMetadata, as tag: ImageTag, move: Bool = false) throws -> StoredImage {
+        try FirebuildTracing.span("store.commit", attributes: [FirebuildSpanKey.tag: tag.description]) { span in
+            let stored = try commitTraced(rootfs: rootfs, metadata: metadata, as: tag, move: move)
+            span.attributes[FirebuildSpanKey.bytes] = Int(stored.metadata.rootfsSize)
+            return stored
+        }
+    }
+
+    private func commitTraced(rootfs: String, metadata: ImageMetadata, as tag: ImageTag, move: Bool) throws -> StoredImage {
         guard FileManager.default.fileExists(atPath: rootfs) else {
             throw FirebuildError(.notFound, "cannot store \(rootfs) as \(tag): the file does not exist")
         }
@@ -160,6 +168,13 @@ public final class ImageStore: @unchecked Sendable {
     /// Gives the image `source` a second tag `destination` (an independent copy, reflinked where possible).
     @discardableResult
     public func tag(_ source: ImageTag, as destination: ImageTag) throws -> StoredImage {
+        try FirebuildTracing.span("store.tag", attributes: [FirebuildSpanKey.tag: destination.description,
+                                                            FirebuildSpanKey.image: source.description]) { _ in
+            try tagTraced(source, as: destination)
+        }
+    }
+
+    private func tagTraced(_ source: ImageTag, as destination: ImageTag) throws -> StoredImage {
         guard source != destination else { return try get(source) }
         let staging = try makeScratchDirectory()
         defer { DirectoryOps.removeTree(staging) }

@@ -171,6 +171,12 @@ public struct FirecrackerDriver: VirtualMachineManager {
     }
 
     public func start(_ config: VMConfig) throws -> VMHandle {
+        try FirebuildTracing.span("vm.boot", attributes: [FirebuildSpanKey.vmID: config.id, FirebuildSpanKey.program: "firecracker"]) { _ in
+            try startTraced(config)
+        }
+    }
+
+    private func startTraced(_ config: VMConfig) throws -> VMHandle {
         try config.validate()
         try validateJail(id: config.id)
         guard config.rootDisk.format == .raw, config.extraDisks.allSatisfy({ $0.format == .raw }) else {
@@ -241,6 +247,14 @@ public struct FirecrackerInstance: VMInstance {
     }
 
     public func stop(graceful: Bool, timeout: TimeInterval) throws -> StopOutcome {
+        try FirebuildTracing.span("vm.stop", attributes: [FirebuildSpanKey.vmID: handle.id, "firebuild.vm.graceful": graceful]) { span in
+            let outcome = try stopTraced(graceful: graceful, timeout: timeout)
+            span.attributes["firebuild.vm.stop"] = "\(outcome)"
+            return outcome
+        }
+    }
+
+    private func stopTraced(graceful: Bool, timeout: TimeInterval) throws -> StopOutcome {
         if exit != nil { return .alreadyStopped }
         if graceful {
             // Ctrl-Alt-Del through the emulated i8042; with reboot=k the guest's reboot ends Firecracker.
@@ -256,7 +270,9 @@ public struct FirecrackerInstance: VMInstance {
     }
 
     public func kill() throws {
-        try VMProcess.kill(pid: handle.pid, startTime: handle.processStartTime)
+        try FirebuildTracing.span("vm.kill", attributes: [FirebuildSpanKey.vmID: handle.id]) { _ in
+            try VMProcess.kill(pid: handle.pid, startTime: handle.processStartTime)
+        }
     }
 
     public func wait(timeout: TimeInterval?) -> VMExit? {

@@ -86,6 +86,12 @@ public struct QEMUDriver: VirtualMachineManager {
     }
 
     public func start(_ config: VMConfig) throws -> VMHandle {
+        try FirebuildTracing.span("vm.boot", attributes: [FirebuildSpanKey.vmID: config.id, FirebuildSpanKey.program: "qemu"]) { _ in
+            try startTraced(config)
+        }
+    }
+
+    private func startTraced(_ config: VMConfig) throws -> VMHandle {
         try config.validate()
         let logger = makeLogger("vm")
         let fm = FileManager.default
@@ -144,6 +150,14 @@ public struct QEMUInstance: VMInstance {
     }
 
     public func stop(graceful: Bool, timeout: TimeInterval) throws -> StopOutcome {
+        try FirebuildTracing.span("vm.stop", attributes: [FirebuildSpanKey.vmID: handle.id, "firebuild.vm.graceful": graceful]) { span in
+            let outcome = try stopTraced(graceful: graceful, timeout: timeout)
+            span.attributes["firebuild.vm.stop"] = "\(outcome)"
+            return outcome
+        }
+    }
+
+    private func stopTraced(graceful: Bool, timeout: TimeInterval) throws -> StopOutcome {
         if exit != nil { return .alreadyStopped }
         if graceful {
             // ACPI power button (microvm with acpi=on has a GED); the guest init decides to power off.
@@ -163,7 +177,9 @@ public struct QEMUInstance: VMInstance {
     }
 
     public func kill() throws {
-        try VMProcess.kill(pid: handle.pid, startTime: handle.processStartTime)
+        try FirebuildTracing.span("vm.kill", attributes: [FirebuildSpanKey.vmID: handle.id]) { _ in
+            try VMProcess.kill(pid: handle.pid, startTime: handle.processStartTime)
+        }
     }
 
     public func wait(timeout: TimeInterval?) -> VMExit? {

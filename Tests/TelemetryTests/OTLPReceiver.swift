@@ -13,6 +13,9 @@ final class OTLPReceiver: @unchecked Sendable {
         var statusMessage: String
         var attributes: [String: String]
         var events: [String]
+        /// start_time_unix_nano / end_time_unix_nano.
+        var startNanos: UInt64 = 0
+        var endNanos: UInt64 = 0
     }
 
     private(set) var port: UInt16 = 0
@@ -133,7 +136,7 @@ final class OTLPReceiver: @unchecked Sendable {
 /// Just enough protobuf wire-format decoding for ExportTraceServiceRequest (opentelemetry-proto
 /// trace/v1): request.1 ResourceSpans → .2 ScopeSpans → .2 Span.
 enum OTLPWire {
-    enum Value { case varint(UInt64), bytes([UInt8]), fixed }
+    enum Value { case varint(UInt64), bytes([UInt8]), fixed, fixed64(UInt64) }
 
     /// Splits a message into (field number, value) pairs; nil on malformed input.
     static func fields(_ b: [UInt8]) -> [(Int, Value)]? {
@@ -155,7 +158,12 @@ enum OTLPWire {
             let field = Int(key >> 3)
             switch key & 7 {
             case 0: guard let v = varint() else { return nil }; out.append((field, .varint(v)))
-            case 1: i += 8; out.append((field, .fixed))
+            case 1:
+                guard i + 8 <= b.count else { return nil }
+                var v: UInt64 = 0
+                for k in 0..<8 { v |= UInt64(b[i + k]) << (8 * UInt64(k)) }  // little-endian
+                i += 8
+                out.append((field, .fixed64(v)))
             case 5: i += 4; out.append((field, .fixed))
             case 2:
                 guard let len = varint(), i + Int(len) <= b.count else { return nil }
@@ -185,6 +193,11 @@ enum OTLPWire {
                     var span = OTLPReceiver.Span(traceID: "", spanID: "", parentSpanID: "", name: "", statusCode: 0,
                                                  statusMessage: "", attributes: [:], events: [])
                     for (f, v) in fields(s) ?? [] {
+                        if case .fixed64(let t) = v {
+                            if f == 7 { span.startNanos = t }
+                            if f == 8 { span.endNanos = t }
+                            continue
+                        }
                         guard case .bytes(let m) = v else { continue }
                         switch f {
                         case 1: span.traceID = hex(m)
