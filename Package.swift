@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "Build", dependencies: ["FirebuildCore", "Dockerfile", "OCI", "Store", "VM", "Network", "Git", "HTTP"],
                 swiftSettings: swiftSettings),
         .target(name: "LuaRuntime", dependencies: ["FirebuildCore", "CLua", "CLuaShim"], swiftSettings: swiftSettings),
-        .target(name: "Recipe", dependencies: ["FirebuildCore", "LuaRuntime", "Dockerfile", "OCI", "Store", "Build", "Runtime"],
+        .target(name: "Recipe", dependencies: ["FirebuildCore", "LuaRuntime", "Dockerfile", "OCI", "RootFS", "Store", "VM", "Network", "Build", "Runtime"],
                 swiftSettings: swiftSettings),
         .target(name: "FirebuildCLI", dependencies: [
             "FirebuildCore", "Dockerfile", "OCI", "Store", "RootFS", "VM", "Network", "Build", "Runtime", "Recipe",

@@ -49,6 +49,7 @@ public struct ScriptCommand: ParsableCommand {
         try global.apply()
         let options = ScriptOptions(unsafe: unsafe, memoryLimit: try LuaOptions.parseMemorySize(memoryLimit), dryRun: dryRun)
         let result = ScriptRunner.run(path: recipe, args: args, options: options)
+        if !result.output.isEmpty { print(result.output, terminator: "") }
         if result.exitCode != 0 {
             FileHandle.standardError.write(Data((result.errorOutput + "\n").utf8))
             throw ExitCode(result.exitCode)
