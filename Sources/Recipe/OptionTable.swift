@@ -171,10 +171,11 @@ public struct OptionTable {
         }
     }
 
-    /// A userdata of a registered type, or nil; `typeName` is for messages (`a firebuild.Kernel`).
+    /// A userdata of a registered type, or nil when absent or a string (options that take an object
+    /// or its name: read the name with `string`); `typeName` is for messages (`a firebuild.Kernel`).
     public func object<T: AnyObject>(_ key: String, as type: T.Type, typeName: String) throws -> T? {
         switch table[key] {
-        case .nil: return nil
+        case .nil, .string: return nil
         case .userdata(let o):
             guard let t = o as? T else { throw typeError(key, typeName) }
             return t

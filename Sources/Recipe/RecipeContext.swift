@@ -63,6 +63,10 @@ public enum RecipeBindings {
         KernelBinding.self,
         NetworkBinding.self,
         ProbeBinding.self,
+        ImageBinding.self,
+        BuildBinding.self,
+        ProfileBinding.self,
+        VMBinding.self,
     ]
 
     /// Builds the `firebuild` module for `context` and registers it in `vm` (`require "firebuild"`).
@@ -72,5 +76,8 @@ public enum RecipeBindings {
             try binding.register(into: firebuild, vm: vm, context: context)
         }
         try vm.register(module: firebuild)
+        if bindings.contains(where: { $0 == ProfileBinding.self }) {
+            try vm.run(ProfileBinding.luaSetup, chunkName: "=firebuild.profile")
+        }
     }
 }

@@ -7,9 +7,12 @@ import Foundation
 public final class RecipeSession {
     public var settings: RecipeSettings
     public let plan = DryRunPlan()
+    /// The engines bindings call (the real ones unless a test gives its own).
+    public var engines: RecipeEngines
 
-    public init(settings: RecipeSettings) {
+    public init(settings: RecipeSettings, engines: RecipeEngines = .live) {
         self.settings = settings
+        self.engines = engines
     }
 }
 
@@ -23,9 +26,21 @@ public final class DryRunPlan {
     }
 
     public private(set) var steps: [Step] = []
+    /// Tags the plan would create, so later calls in the same dry run can refer to them.
+    public private(set) var plannedTags: Set<String> = []
 
-    public func record(_ kind: String, _ text: String) {
+    public func record(_ kind: String, _ text: String, tag: String? = nil) {
         steps.append(Step(kind: kind, text: text))
+        if let tag { plannedTags.insert(Self.canonical(tag)) }
+    }
+
+    public func isPlanned(_ tag: String) -> Bool { plannedTags.contains(Self.canonical(tag)) }
+
+    /// `name` → `_/name:latest`, `org/name` → `org/name:latest`, as the store spells tags.
+    static func canonical(_ tag: String) -> String {
+        var t = tag.contains("/") ? tag : "_/" + tag
+        if !(t.split(separator: "/").last ?? "").contains(":") { t += ":latest" }
+        return t
     }
 
     /// The readable list printed after a dry run.
