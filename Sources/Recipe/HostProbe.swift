@@ -1,6 +1,6 @@
 import FirebuildCore
 import Foundation
-import Network
+import Networking
 
 /// Host-side TCP checks and a minimal HTTP/1.0 GET, optionally from inside a network namespace
 /// (the sandbox standing in for the host, where the VM bridge lives). Plain sockets: a recipe only

@@ -1,6 +1,6 @@
 import FirebuildCore
 import Foundation
-import Network
+import Networking
 
 /// A CNI network for microVMs as firebuild wants it: bridge (gateway, NAT) + firewall +
 /// tc-redirect-tap, host-local IPAM with a default route. `write` creates the conflist in a conf

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import FirebuildCore
 import LuaRuntime
-import Network
+import Networking
 @testable import Recipe
 
 @Suite struct NetworkAndSettingsTests {

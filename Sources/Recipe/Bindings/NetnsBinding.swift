@@ -1,7 +1,7 @@
 import FirebuildCore
 import Foundation
 import LuaRuntime
-import Network
+import Networking
 
 /// A network namespace made by a recipe (`firebuild.netns.create{name=}`), typically the sandbox
 /// standing in for the host: `firebuild.settings{host_netns = ns:name()}`.

@@ -59,7 +59,7 @@ public enum ProfileBinding: RecipeBinding {
         switch value {
         case .nil: return nil
         case .table(var t):
-            t.fields.removeValue(forKey: .string("settings"))
+            t["settings"] = .nil
             _ = try OptionTable(t, function: "profile of firebuild.vm.run", keys: keys)
             return t
         case .string(let name):
