@@ -9,6 +9,8 @@ struct StageRunner {
     let engine: BuildEngine
     let request: BuildRequest
     let stageLabel: String
+    /// The stage as the observer names it.
+    let stageName: String
     let fileName: String
     let scratch: String
     let deadline: Date?
@@ -16,6 +18,10 @@ struct StageRunner {
     struct Stats { var boots = 0, run = 0, cached = 0 }
 
     func say(_ i: Int, _ n: Int, _ text: String) { request.output("[\(stageLabel) step \(i + 1)/\(n)] \(text)") }
+
+    func info(_ i: Int, _ steps: [StageStep]) -> BuildStepInfo {
+        BuildStepInfo(stage: stageName, index: i + 1, count: steps.count, instruction: steps[i].label)
+    }
 
     func run(_ steps: [StageStep], from start: BuildEngine.ChainPoint, noCache: Bool) throws -> (BuildEngine.ChainPoint, Stats) {
         var stats = Stats()
@@ -32,7 +38,11 @@ struct StageRunner {
                 }
             }
         }
-        for i in 0..<prefix { say(i, steps.count, "CACHED \(steps[i].label)") }
+        for i in 0..<prefix {
+            say(i, steps.count, "CACHED \(steps[i].label)")
+            try request.observer?.beforeStep(info(i, steps))
+            try request.observer?.afterStep(info(i, steps), outcome: BuildStepOutcome(cached: true, seconds: 0))
+        }
         stats.cached = prefix
         guard prefix < steps.count else { return (point, stats) }
 
@@ -54,8 +64,21 @@ struct StageRunner {
             for j in prefix..<steps.count {
                 let step = steps[j]
                 say(j, steps.count, step.label)
+                let stepInfo = info(j, steps)
+                try request.observer?.beforeStep(stepInfo)
+                let stepStarted = Date()
                 watchdog.touch()
-                try execute(step, vm: vm, watchdog: watchdog) { line in say(j, steps.count, line) }
+                // Output arrives on the exec reader while this thread waits: keep the observer's
+                // first failure and fail the build with it once the step is done.
+                let observerFailure = FailureBox()
+                try execute(step, vm: vm, watchdog: watchdog) { line in
+                    say(j, steps.count, line)
+                    if let observer = request.observer, observerFailure.error == nil {
+                        do { try observer.onOutput(stepInfo, line: line) } catch { observerFailure.error = error }
+                    }
+                }
+                if let error = observerFailure.error { throw error }
+                try request.observer?.afterStep(stepInfo, outcome: BuildStepOutcome(cached: false, seconds: Date().timeIntervalSince(stepStarted)))
                 stats.run += 1
                 if j + 1 < steps.count {
                     let next = layerFile(steps[j + 1].key)
@@ -146,6 +169,16 @@ struct StageRunner {
             let (n, u, g) = owner(o)
             if n != nil || u != nil { try conn.chown(ChownRequest(path: path, owner: n, uid: u, gid: g)) }
         }
+    }
+}
+
+/// The first error of a callback that cannot throw.
+final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Error?
+    var error: Error? {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }
 

@@ -1,3 +1,4 @@
+import Build
 import FirebuildCore
 import Foundation
 
@@ -71,31 +72,9 @@ public struct RecipeBuildRequest: Equatable, Sendable {
     }
 }
 
-/// What the builder reports to hooks (see `BuildObserver`).
-public struct BuildStepInfo: Equatable, Sendable {
-    /// Stage name or index (`builder`, `0`).
-    public var stage: String
-    /// 1-based step number within the stage, and the stage's step count.
-    public var index: Int
-    public var count: Int
-    /// The instruction as written (`RUN apt-get update`).
-    public var instruction: String
-    public init(stage: String, index: Int, count: Int, instruction: String) {
-        self.stage = stage
-        self.index = index
-        self.count = count
-        self.instruction = instruction
-    }
-}
-
-public struct BuildStepOutcome: Equatable, Sendable {
-    public var cached: Bool
-    public var seconds: Double
-    public init(cached: Bool, seconds: Double) {
-        self.cached = cached
-        self.seconds = seconds
-    }
-}
+/// What the builder reports to hooks: the Build engine's step types (Build `BuildObserver`).
+public typealias BuildStepInfo = Build.BuildStepInfo
+public typealias BuildStepOutcome = Build.BuildStepOutcome
 
 /// Edits to a root filesystem without booting it (debugfs-based, RootFS `Ext4Editor`).
 public protocol RootfsEditor: AnyObject {
@@ -108,10 +87,11 @@ public protocol RootfsEditor: AnyObject {
     func list(_ directory: String) throws -> [String]
 }
 
-/// The callbacks the Build engine makes while building (what recipe `hooks` plug into). Any throw
-/// fails the build with that error. `rootfs` in `afterStep` is nil when the engine cannot expose the
-/// step's filesystem as an ext4 file.
-public protocol BuildObserver: AnyObject {
+/// The build callbacks recipe `hooks` plug into: Build's `BuildObserver` plus the step's root
+/// filesystem in `afterStep`. Any throw fails the build with that error. `rootfs` is nil when the
+/// engine cannot expose the step's filesystem cheaply (the live Build engine never does: a step's
+/// filesystem is a running VM's qcow2 overlay); `after_build` always gets the stored image.
+public protocol RecipeBuildObserver: AnyObject {
     func beforeBuild(stages: [String], steps: [BuildStepInfo]) throws
     func beforeStep(_ step: BuildStepInfo) throws
     func onOutput(_ step: BuildStepInfo, line: String) throws
@@ -119,7 +99,7 @@ public protocol BuildObserver: AnyObject {
 }
 
 public protocol RecipeBuilder: AnyObject {
-    func build(_ request: RecipeBuildRequest, observer: BuildObserver?, settings: RecipeSettings) throws -> RecipeImage
+    func build(_ request: RecipeBuildRequest, observer: RecipeBuildObserver?, settings: RecipeSettings) throws -> RecipeImage
 }
 
 /// `firebuild run` as one request (flags in Swift form).

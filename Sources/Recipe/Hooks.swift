@@ -107,7 +107,7 @@ struct HookCaller {
 }
 
 /// Build hooks of a `rootfs{}`/`baseos{}` call, as the Build engine's observer.
-final class LuaBuildObserver: BuildObserver {
+final class LuaBuildObserver: RecipeBuildObserver {
     static let keys = ["before_build", "before_step", "after_step", "on_output", "after_build"]
     let beforeBuildHook, beforeStepHook, afterStepHook, onOutputHook, afterBuildHook: HookCaller?
     /// Labels set by `rootfs:label` in `after_step` hooks, applied to the image config at the end.

@@ -1,50 +1,178 @@
+import Build
 import FirebuildCore
 import Foundation
+import Guest
+import RootFS
+import Runtime
+import Store
+import VM
 
-// WIRING POINT for the lead: `RecipeEngines.live` must forward to the real engines once they are
-// merged: Store `ImageStore`/`ImageService` (wt-store), Build `BuildEngine` (wt-build), Runtime
-// `RunEngine` (integ), RootFS `Ext4Editor`/`Ext4Inspector` (wt-store). Until then every call
-// reports which branch is missing; option checks, dry runs and hooks work without them.
+// The real engines behind the recipe seam: the same types the CLI commands call (Store
+// `ImageStore`/`ImageService`, Build `BuildEngine` + `StoreImageProvider`, Runtime `RunEngine`,
+// RootFS `Ext4Editor`/`Ext4Inspector`, Store `ProfileStore`). Each call builds them from the
+// recipe's current settings, so `firebuild.settings{…}` takes effect at once.
 
 extension RecipeEngines {
     public static var live: RecipeEngines {
-        let missing = MissingEngines()
-        return RecipeEngines(images: missing, builder: missing, runner: missing) { _ in
-            throw MissingEngines.error("editing a root filesystem", needs: "RootFS Ext4Editor (wt-store)")
-        }
+        let images = LiveImages()
+        return RecipeEngines(images: images, builder: LiveBuilder(images: images), runner: LiveRunner(),
+                             openRootfs: { try Ext4FileEditor(image: $0) },
+                             loadProfile: { name, settings in try LiveProfiles.load(name, settings: settings) })
     }
 }
 
-/// Reports, for each call, the engine this build of firebuild lacks.
-final class MissingEngines: RecipeImageService, RecipeBuilder, RecipeRunner {
-    static func error(_ what: String, needs: String) -> FirebuildError {
-        FirebuildError(.unsupported, "\(what) is not available in this build of firebuild: it needs \(needs); use --dry-run to check the recipe")
+extension RecipeSettings {
+    /// The store locations, as `--storage-provider.directory.*` flags would give them.
+    var storage: StorageConfig {
+        StorageConfig(rootfsRoot: effectiveRootfsRoot, kernelRoot: effectiveKernelRoot,
+                      contentRoot: FirebuildPaths(home: home).contentStore)
     }
-    let store = "the image store (Store ImageStore, wt-store)"
-    let runtime = "the run engine (Runtime RunEngine, integ)"
 
-    func find(_ tag: String, settings: RecipeSettings) throws -> RecipeImage? { throw Self.error("looking up image \(tag)", needs: store) }
-    func list(settings: RecipeSettings) throws -> [RecipeImage] { throw Self.error("listing images", needs: store) }
-    func pull(reference: String, tag: String?, settings: RecipeSettings) throws -> RecipeImage { throw Self.error("pulling \(reference)", needs: store) }
-    func importArchive(file: String, tag: String?, settings: RecipeSettings) throws -> RecipeImage { throw Self.error("importing \(file)", needs: store) }
-    func tag(_ source: String, as destination: String, settings: RecipeSettings) throws -> RecipeImage { throw Self.error("tagging", needs: store) }
-    func remove(_ tag: String, settings: RecipeSettings) throws { throw Self.error("removing \(tag)", needs: store) }
+    /// Run cache layout (runs/, builds/, cache/) as the CLI derives it from `--run-cache`.
+    var runPaths: FirebuildPaths { FirebuildPaths(home: effectiveRunCache) }
+}
+
+/// Images: `ImageStore` for lookups and edits, `ImageService` for pulls, imports and trees.
+final class LiveImages: RecipeImageService {
+    func store(_ settings: RecipeSettings) -> ImageStore { ImageStore(config: settings.storage) }
+    func service(_ settings: RecipeSettings) throws -> ImageService { try ImageService(storage: settings.storage) }
+
+    static func recipeImage(_ s: StoredImage) -> RecipeImage {
+        RecipeImage(tag: s.tag.description, rootfsPath: s.rootfsPath, config: s.metadata.config,
+                    source: s.metadata.source.reference ?? s.metadata.source.kind.rawValue)
+    }
+
+    func find(_ tag: String, settings: RecipeSettings) throws -> RecipeImage? {
+        try store(settings).find(try ImageTag(parsing: tag)).map(Self.recipeImage)
+    }
+
+    func list(settings: RecipeSettings) throws -> [RecipeImage] { store(settings).list().map(Self.recipeImage) }
+
+    func pull(reference: String, tag: String?, settings: RecipeSettings) throws -> RecipeImage {
+        Self.recipeImage(try service(settings).pull(reference, tag: try tag.map { try ImageTag(parsing: $0) }))
+    }
+
+    func importArchive(file: String, tag: String?, settings: RecipeSettings) throws -> RecipeImage {
+        let target = try tag.map { try ImageTag(parsing: $0) } ?? ImageTag.derived(fromReference: (file as NSString).lastPathComponent
+            .replacingOccurrences(of: ".tar", with: ""))
+        return Self.recipeImage(try service(settings).importImage(file, tag: target))
+    }
+
+    func tag(_ source: String, as destination: String, settings: RecipeSettings) throws -> RecipeImage {
+        Self.recipeImage(try store(settings).tag(try ImageTag(parsing: source), as: try ImageTag(parsing: destination)))
+    }
+
+    func remove(_ tag: String, settings: RecipeSettings) throws { try store(settings).remove(try ImageTag(parsing: tag)) }
+
     func commit(tree: String, tag: String, config: ImageConfig, sizeMiB: Int?, settings: RecipeSettings) throws -> RecipeImage {
-        throw Self.error("storing \(tag)", needs: store)
+        let metadata = ImageMetadata(config: config, source: ImageOrigin(kind: .directory, reference: tree))
+        let size: SizeSpec = sizeMiB.map { .absoluteMiB(UInt64(max(1, $0))) } ?? .default
+        return Self.recipeImage(try service(settings).commitTree(tree, metadata: metadata, as: try ImageTag(parsing: tag), size: size))
     }
+
     func recommit(_ image: RecipeImage, rootfs: String, config: ImageConfig, settings: RecipeSettings) throws -> RecipeImage {
-        throw Self.error("storing \(image.tag)", needs: store)
+        let tag = try ImageTag(parsing: image.tag)
+        let store = store(settings)
+        var metadata = try store.get(tag).metadata
+        metadata.config = config
+        metadata.created = Date()
+        var details = metadata.source.details ?? [:]
+        details["edited-by"] = "recipe hooks"
+        metadata.source.details = details
+        // `move`: the edited copy is ours (run cache); renamed in when on the store's filesystem.
+        return Self.recipeImage(try store.commit(rootfs: rootfs, metadata: metadata, as: tag, move: true))
     }
-    func checkout(_ image: RecipeImage, to path: String, settings: RecipeSettings) throws { throw Self.error("copying \(image.tag)", needs: store) }
-    func build(_ request: RecipeBuildRequest, observer: BuildObserver?, settings: RecipeSettings) throws -> RecipeImage {
-        throw Self.error("building \(request.tag)", needs: "the build engine (Build BuildEngine, wt-build)")
+
+    func checkout(_ image: RecipeImage, to path: String, settings: RecipeSettings) throws {
+        _ = try store(settings).checkout(try ImageTag(parsing: image.tag), to: path)
     }
-    func start(_ request: RecipeRunRequest, settings: RecipeSettings) throws -> RecipeVMInfo { throw Self.error("running \(request.from)", needs: runtime) }
-    func exec(id: String, argv: [String], timeout: TimeInterval?, settings: RecipeSettings) throws -> RecipeExecResult { throw Self.error("exec", needs: runtime) }
-    func logs(id: String, settings: RecipeSettings) throws -> String { throw Self.error("logs", needs: runtime) }
-    func wait(id: String, timeout: TimeInterval, settings: RecipeSettings) throws -> Int? { throw Self.error("wait", needs: runtime) }
-    func stop(id: String, timeout: TimeInterval, settings: RecipeSettings) throws { throw Self.error("stopping \(id)", needs: runtime) }
-    func inspect(id: String, settings: RecipeSettings) throws -> Data { throw Self.error("inspect", needs: runtime) }
-    func list(settings: RecipeSettings) throws -> [RecipeVMInfo] { throw Self.error("listing VMs", needs: runtime) }
-    func purge(settings: RecipeSettings) throws -> [String] { throw Self.error("purge", needs: runtime) }
+}
+
+/// Builds: `BuildEngine` over the store (as `firebuild rootfs --dockerfile`), or a pull for
+/// `docker_image` (as `firebuild rootfs --docker-image`).
+final class LiveBuilder: RecipeBuilder {
+    let images: LiveImages
+    let logger = makeLogger("recipe")
+    init(images: LiveImages) { self.images = images }
+
+    func build(_ r: RecipeBuildRequest, observer: RecipeBuildObserver?, settings: RecipeSettings) throws -> RecipeImage {
+        let tag = try ImageTag(parsing: r.tag)
+        if let reference = r.dockerImage {
+            guard r.preBuildCommands.isEmpty, r.postBuildCommands.isEmpty else {
+                throw FirebuildError(.unsupported, "firebuild.\(r.kind.rawValue) \(r.tag): pre/post build commands need a Dockerfile; docker_image only converts the image (wrap it: dockerfile = \"FROM \(reference)\\nRUN …\")")
+            }
+            if let base = r.dockerImageBase { logger.debug("docker_image_base is not needed: every layer of the image is applied", metadata: ["base": .string(base)]) }
+            let pulled = try images.service(settings).pull(reference, tag: tag)
+            return LiveImages.recipeImage(pulled)
+        }
+        guard let dockerfile = r.dockerfile else {
+            throw FirebuildError(.invalidArgument, "firebuild.\(r.kind.rawValue) \(r.tag): give dockerfile or docker_image")
+        }
+        let storage = settings.storage
+        var machine = BuildMachine(kernelID: r.vmlinuxID, kernelStoreRoot: storage.kernelRoot)
+        if let mem = r.mem { machine.memMiB = mem }
+        if let cpu = r.cpu { machine.vcpus = cpu }
+        let adapter = observer.map(ObserverAdapter.init)
+        let request = BuildRequest(dockerfile: dockerfile, context: r.context, tag: tag.description, target: r.target,
+                                   buildArgs: r.buildArgs, noCache: r.noCache, timeout: r.timeout, machine: machine,
+                                   preBuildCommands: r.preBuildCommands, postBuildCommands: r.postBuildCommands,
+                                   filesystemSizeMiB: r.filesystemSizeMiB, cniNetworkName: r.cniNetworkName,
+                                   observer: adapter)
+        let engine = BuildEngine(images: StoreImageProvider(storage: storage), paths: settings.runPaths)
+        try withGuestInit(settings) { _ = try engine.build(request) }
+        guard let built = try images.store(settings).find(tag) else {
+            throw FirebuildError(.internal, "the build of \(r.tag) finished but the store has no such tag")
+        }
+        return LiveImages.recipeImage(built)
+    }
+
+    /// The Build engine finds the guest init itself (FIREBUILD_INIT overrides); a recipe's
+    /// `guest_init` setting is passed the same way for the duration of the build.
+    func withGuestInit(_ settings: RecipeSettings, _ body: () throws -> Void) throws {
+        guard let path = settings.guestInit else { return try body() }
+        let previous = ProcessInfo.processInfo.environment["FIREBUILD_INIT"]
+        setenv("FIREBUILD_INIT", path, 1)
+        defer { if let previous { setenv("FIREBUILD_INIT", previous, 1) } else { unsetenv("FIREBUILD_INIT") } }
+        try body()
+    }
+}
+
+/// Build's observer in front of the recipe's: the live engine never exposes a step's
+/// filesystem (it is a running VM's qcow2 overlay), so `after_step` hooks get `rootfs = nil`.
+final class ObserverAdapter: BuildObserver {
+    let target: RecipeBuildObserver
+    init(_ target: RecipeBuildObserver) { self.target = target }
+    func beforeBuild(stages: [String], steps: [BuildStepInfo]) throws { try target.beforeBuild(stages: stages, steps: steps) }
+    func beforeStep(_ step: BuildStepInfo) throws { try target.beforeStep(step) }
+    func onOutput(_ step: BuildStepInfo, line: String) throws { try target.onOutput(step, line: line) }
+    func afterStep(_ step: BuildStepInfo, outcome: BuildStepOutcome) throws { try target.afterStep(step, outcome: outcome, rootfs: nil) }
+}
+
+/// A root filesystem file edited with debugfs (hooks get a private copy, never the stored file).
+final class Ext4FileEditor: RootfsEditor {
+    let image: String
+    init(image: String) throws {
+        guard FileManager.default.fileExists(atPath: image) else { throw FirebuildError(.notFound, "root filesystem \(image) does not exist") }
+        self.image = image
+    }
+    func read(_ path: String) throws -> Data { try Ext4Inspector.readFile(image: image, path: path) }
+    func exists(_ path: String) throws -> Bool { try Ext4Inspector.exists(image: image, path: path) }
+    func write(_ path: String, data: Data, mode: UInt32, uid: UInt32, gid: UInt32) throws {
+        try Ext4Editor.apply([.writeData(data, path: path, mode: mode, uid: uid, gid: gid)], to: image)
+    }
+    func mkdir(_ path: String, mode: UInt32) throws { try Ext4Editor.apply([.mkdir(path: path, mode: mode)], to: image) }
+    func chmod(_ path: String, mode: UInt32) throws { try Ext4Editor.apply([.chmod(path: path, mode: mode)], to: image) }
+    func remove(_ path: String, recursive: Bool) throws { try Ext4Editor.apply([.remove(path: path, recursive: recursive)], to: image) }
+    func list(_ directory: String) throws -> [String] { try Ext4Inspector.list(image: image, directory: directory) }
+}
+
+/// Stored profiles (`firebuild profile-create`) as vm.run defaults.
+enum LiveProfiles {
+    static func load(_ name: String, settings: RecipeSettings) throws -> StoredProfileValues {
+        let p = try ProfileStore(directory: settings.profileConfDir).read(name)
+        let storage = p.storageStrings ?? [:]
+        return StoredProfileValues(mem: p.mem, cpu: p.cpu, vmlinuxID: p.vmlinuxID, cniNetworkName: p.cniNetworkName, vmm: p.vmm,
+                                   runCache: p.runCache, rootfsStorageRoot: storage["rootfs-storage-root"],
+                                   kernelStorageRoot: storage["kernel-storage-root"])
+    }
 }

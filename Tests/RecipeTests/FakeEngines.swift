@@ -72,7 +72,7 @@ final class FakeEngines: RecipeImageService, RecipeBuilder, RecipeRunner {
     }
     func checkout(_ image: RecipeImage, to path: String, settings: RecipeSettings) throws { files[path] = files[image.rootfsPath] ?? [:] }
 
-    func build(_ request: RecipeBuildRequest, observer: BuildObserver?, settings: RecipeSettings) throws -> RecipeImage {
+    func build(_ request: RecipeBuildRequest, observer: RecipeBuildObserver?, settings: RecipeSettings) throws -> RecipeImage {
         builds.append(request)
         let text = request.dockerfile.flatMap { FileManager.default.contents(atPath: $0) }.map { String(decoding: $0, as: UTF8.self) }
             ?? request.dockerfile ?? ""

@@ -49,35 +49,3 @@ enum RecipeFiles {
         #expect(kafka.contains("(with hooks)") && kafka.contains("foreground"))
     }
 }
-
-/// The quickstart for real: kernel, images, VM, HTTP. Needs root, QEMU, the cloud kernel, the static
-/// guest init (make init) and the real engines (Store, Build, Runtime merged and wired in
-/// `RecipeEngines.live`); skipped with the reason otherwise.
-@Suite(.serialized) struct QuickstartEndToEndTests {
-    static var missing: String? {
-        if geteuid() != 0 { return "needs root" }
-        for tool in ["qemu-system-x86_64", "qemu-img", "mkfs.ext4", "debugfs", "ip", "iptables"] where Command.which(tool) == nil {
-            return "needs \(tool)"
-        }
-        if !FileManager.default.isExecutableFile(atPath: RecipeFiles.root + "/.build-static/firebuild-init-static") {
-            return "needs the static guest init (make init)"
-        }
-        if RecipeEngines.live.runner is MissingEngines { return "needs the Store/Build/Runtime engines wired in RecipeEngines.live" }
-        return nil
-    }
-
-    @Test func quickstartServesItsPage() throws {
-        if let why = Self.missing {
-            print("skipping quickstart end-to-end: \(why)")
-            return
-        }
-        let home = "/tmp/fbq-\(getpid())"
-        defer { try? FileManager.default.removeItem(atPath: home) }
-        let path = RecipeFiles.root + "/recipes/quickstart.lua"
-        var environment = ProcessInfo.processInfo.environment
-        environment["FIREBUILD_HOME"] = home
-        let context = RecipeContext(recipePath: path, args: ["t\(getpid() % 10000)"], environment: environment)
-        let result = ScriptRunner.run(path: path, args: context.args, context: context)
-        #expect(result.exitCode == 0, "\(result.errorOutput)")
-    }
-}

@@ -21,7 +21,7 @@ public enum ProfileBinding: RecipeBinding {
         firebuild.function("_profile_load") { args in
             let name = try args.string(1)
             guard let load = session.engines.loadProfile else {
-                throw MissingEngines.error("reading profile \(name)", needs: "the profile store (Store ProfileStore, wt-store)")
+                throw FirebuildError(.unsupported, "reading stored profile \(name) needs the profile store, which these engines do not provide")
             }
             let p = try load(name, session.settings)
             var t = LuaTable()
@@ -64,7 +64,7 @@ public enum ProfileBinding: RecipeBinding {
             return t
         case .string(let name):
             guard let load = context.session.engines.loadProfile else {
-                throw MissingEngines.error("reading profile \(name)", needs: "the profile store (Store ProfileStore, wt-store)")
+                throw FirebuildError(.unsupported, "reading stored profile \(name) needs the profile store, which these engines do not provide")
             }
             let p = try load(name, context.settings)
             var t = LuaTable()
