@@ -8,7 +8,7 @@
 -- 3. builds the application image from quickstart/Dockerfile (FROM the base, COPY index.html, CMD httpd);
 -- 4. creates a sandbox network namespace standing in for the host, with a CNI network inside it;
 -- 5. runs the image as a microVM, waits for port 80 and fetches the page from the sandbox;
--- 6. cleans up (VM, run cache leftovers, sandbox namespace), also when something failed.
+-- 6. cleans up (VM, run cache leftovers, CNI network, sandbox namespace), also when something failed.
 local firebuild = require "firebuild"
 local busybox = require "firebuild.busybox"
 local check = require "firebuild.assert"
@@ -45,10 +45,10 @@ local app = firebuild.rootfs {
 print("application image: " .. app:tag())
 
 local sandbox = firebuild.netns.create { name = sandbox_name, reuse = true }
-local vm
+local vm, net
 local ok, err = pcall(function()
   firebuild.settings { host_netns = sandbox:name() }
-  local net = firebuild.network { name = "quickstart", subnet = "192.168.127.0/24", bridge = "fbdemo0" }
+  net = firebuild.network { name = "quickstart", subnet = "192.168.127.0/24", bridge = "fbdemo0" }
   vm = firebuild.vm.run {
     from = app, kernel = kernel, network = net, name = "quickstart", mem = 128,
     hooks = { on_ready = function(v) print("VM " .. v:id() .. " is up at " .. tostring(v:ip())) end },
@@ -65,6 +65,7 @@ end)
 -- Cleanup runs whatever happened above.
 if vm then pcall(vm.stop, vm) end
 pcall(firebuild.vm.purge)
+if net then pcall(net.remove, net) end
 pcall(sandbox.delete, sandbox)
 if not ok then error(err, 0) end
 print("quickstart: done")

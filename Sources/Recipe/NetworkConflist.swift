@@ -78,6 +78,8 @@ public struct NetworkSpec: Equatable, Sendable {
 
     /// The conflist JSON (sorted keys, so the same spec always gives the same bytes).
     public func conflist() throws -> Data {
+        // The default route comes from IPAM only: with the bridge's isDefaultGateway too, both
+        // add it and ADD fails with "file exists".
         var ipam: [String: Any] = [
             "type": "host-local",
             "ranges": [[["subnet": subnet, "gateway": gateway]]],
@@ -85,7 +87,7 @@ public struct NetworkSpec: Equatable, Sendable {
         ]
         if let ipamDataDir { ipam["dataDir"] = ipamDataDir }
         let plugins: [[String: Any]] = [
-            ["type": "bridge", "bridge": bridge, "isGateway": true, "isDefaultGateway": true, "ipMasq": ipMasq,
+            ["type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": ipMasq,
              "hairpinMode": true, "ipam": ipam],
             ["type": "firewall", "backend": "iptables"],
             ["type": "tc-redirect-tap"],
