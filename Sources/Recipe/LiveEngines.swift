@@ -137,15 +137,28 @@ final class LiveBuilder: RecipeBuilder {
     }
 }
 
-/// Build's observer in front of the recipe's: the live engine never exposes a step's
+/// Build's observer in front of the recipe's. The live engine never exposes a step's
 /// filesystem (it is a running VM's qcow2 overlay), so `after_step` hooks get `rootfs = nil`.
-final class ObserverAdapter: BuildObserver {
+/// Output lines arrive on the guest channel's reader thread while the building thread waits, and
+/// a Lua state belongs to one thread: they are queued and handed to `on_output` on the building
+/// thread just before `after_step` (so per step, not live).
+final class ObserverAdapter: BuildObserver, @unchecked Sendable {
     let target: RecipeBuildObserver
+    private let lock = NSLock()
+    private var pending: [(BuildStepInfo, String)] = []
     init(_ target: RecipeBuildObserver) { self.target = target }
+
+    func flush() throws {
+        lock.lock(); let lines = pending; pending = []; lock.unlock()
+        for (step, line) in lines { try target.onOutput(step, line: line) }
+    }
     func beforeBuild(stages: [String], steps: [BuildStepInfo]) throws { try target.beforeBuild(stages: stages, steps: steps) }
-    func beforeStep(_ step: BuildStepInfo) throws { try target.beforeStep(step) }
-    func onOutput(_ step: BuildStepInfo, line: String) throws { try target.onOutput(step, line: line) }
-    func afterStep(_ step: BuildStepInfo, outcome: BuildStepOutcome) throws { try target.afterStep(step, outcome: outcome, rootfs: nil) }
+    func beforeStep(_ step: BuildStepInfo) throws { try flush(); try target.beforeStep(step) }
+    func onOutput(_ step: BuildStepInfo, line: String) throws { lock.lock(); pending.append((step, line)); lock.unlock() }
+    func afterStep(_ step: BuildStepInfo, outcome: BuildStepOutcome) throws {
+        try flush()
+        try target.afterStep(step, outcome: outcome, rootfs: nil)
+    }
 }
 
 /// A root filesystem file edited with debugfs (hooks get a private copy, never the stored file).

@@ -5,14 +5,23 @@ import Runtime
 import VM
 
 /// VMs: `RunEngine` as `firebuild run --daemonize`, `exec`, `logs`, `kill`, `ls`, `inspect`, `purge`.
-/// The recipe keeps the guest connection of the VMs it started, so `vm:wait()` sees the
-/// workload's exit status; VMs started elsewhere are reached through the run cache.
+/// The guest channel takes one client at a time: for a foreground run (`daemonize = false`) the
+/// recipe keeps the connection `start` opened, so `vm:wait()` gets the workload's exit status and
+/// `vm:exec` goes through it; a daemonized VM's connection is closed as `firebuild run --daemonize`
+/// does, leaving the VM to any command (its `wait` then reports only that it stopped).
 final class LiveRunner: RecipeRunner {
-    final class Started {
+    /// The workload's exit status, set from the guest channel's reader thread.
+    final class StatusBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: ExitStatus?
+        var status: ExitStatus? {
+            get { lock.lock(); defer { lock.unlock() }; return stored }
+            set { lock.lock(); stored = newValue; lock.unlock() }
+        }
+    }
+    struct Started {
         let started: RunEngine.Started
-        let lock = NSLock()
-        var status: ExitStatus?
-        init(_ started: RunEngine.Started) { self.started = started }
+        let box: StatusBox
     }
     private var started: [String: Started] = [:]
     private let lock = NSLock()
@@ -34,7 +43,7 @@ final class LiveRunner: RecipeRunner {
         req.envFiles = r.envFiles
         req.sshUser = r.sshUser
         req.identityFiles = r.identityFiles
-        req.daemonize = true  // the recipe keeps control; a foreground run is `vm:wait()`
+        req.daemonize = true  // `start` returns once ready either way; a foreground run is `vm:wait()`
         req.memMiB = r.mem
         req.cpus = r.cpu
         req.cniNetworkName = r.cniNetworkName
@@ -46,21 +55,27 @@ final class LiveRunner: RecipeRunner {
         req.initImage = r.initImage
         req.shutdownTimeout = r.shutdownTimeout
         req.bootTimeout = r.bootTimeout
-        var entry: Started?
-        let s = try engine(settings, confDir: r.cniConfDir, vmm: r.vmm).start(req, output: nil, exit: { status in
-            guard let entry else { return }
-            entry.lock.lock(); entry.status = status; entry.lock.unlock()
-        })
-        let e = Started(s)
-        entry = e
-        lock.lock(); started[s.record.vmmID] = e; lock.unlock()
+        // Created first: the workload may exit before `start` returns.
+        let box = StatusBox()
+        let s = try engine(settings, confDir: r.cniConfDir, vmm: r.vmm).start(req, output: nil, exit: { box.status = $0 })
+        if r.daemonize {
+            s.connection.close()
+        } else {
+            lock.lock(); started[s.record.vmmID] = Started(started: s, box: box); lock.unlock()
+        }
         return RecipeVMInfo(id: s.record.vmmID, ip: s.record.ip, running: true, image: s.record.image)
     }
 
     func exec(id: String, argv: [String], timeout: TimeInterval?, settings: RecipeSettings) throws -> RecipeExecResult {
-        let out = FailureFreeBuffer(), err = FailureFreeBuffer()
-        let status = try engine(settings).exec(id: id, argv: argv, timeout: timeout) { stream, bytes in
-            (stream == .stderr ? err : out).append(bytes)
+        let out = OutputBuffer(), err = OutputBuffer()
+        let collect: (GuestStream, [UInt8]) -> Void = { stream, bytes in (stream == .stderr ? err : out).append(bytes) }
+        lock.lock(); let entry = started[id]; lock.unlock()
+        let status: ExitStatus
+        if let entry {
+            guard !argv.isEmpty else { throw FirebuildError(.invalidArgument, "VM:exec needs a command") }
+            status = try entry.started.connection.exec(ExecRequest(argv: argv), timeout: timeout, onOutput: collect)
+        } else {
+            status = try engine(settings).exec(id: id, argv: argv, timeout: timeout, output: collect)
         }
         return RecipeExecResult(code: Int(status.exitCode), stdout: out.data, stderr: err.data)
     }
@@ -72,9 +87,8 @@ final class LiveRunner: RecipeRunner {
         let deadline = timeout.isFinite ? Date().addingTimeInterval(timeout) : Date.distantFuture
         while true {
             if let entry {
-                entry.lock.lock(); let status = entry.status; entry.lock.unlock()
-                if let status { return Int(status.exitCode) }
-                if case .exited = entry.started.instance.status() { return nil }
+                if let status = entry.box.status { return Int(status.exitCode) }
+                if case .exited = entry.started.instance.status() { return entry.box.status.map { Int($0.exitCode) } }
             } else if !(try engine(settings).list().first { $0.id == id }?.running ?? false) {
                 return nil
             }
@@ -103,7 +117,7 @@ final class LiveRunner: RecipeRunner {
 }
 
 /// Output collected from a callback on the channel's reader thread.
-final class FailureFreeBuffer: @unchecked Sendable {
+final class OutputBuffer: @unchecked Sendable {
     private let lock = NSLock()
     private var bytes: [UInt8] = []
     func append(_ b: [UInt8]) { lock.lock(); bytes += b; lock.unlock() }

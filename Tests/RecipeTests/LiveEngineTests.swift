@@ -96,8 +96,8 @@ enum LiveRecipe {
                   }
                 end
                 local df = "FROM _/busybox:live\\nRUN echo hello-from-run > /built.txt && echo hello-output\\nCOPY data.txt /data.txt\\n"
-                firebuild.rootfs { dockerfile = df, tag = "_/hooks:1", kernel = kernel, hooks = hooks("one") }
-                firebuild.rootfs { dockerfile = df, tag = "_/hooks:2", kernel = kernel, hooks = hooks("two") }
+                firebuild.rootfs { dockerfile = df, context = ".", tag = "_/hooks:1", kernel = kernel, hooks = hooks("one") }
+                firebuild.rootfs { dockerfile = df, context = ".", tag = "_/hooks:2", kernel = kernel, hooks = hooks("two") }
                 """, in: dir, files: ["data.txt": "data\n"], logs: logs)
             #expect(result.exitCode == 0, "\(result.errorOutput)")
             let seen = LiveRecipe.records(logs)
@@ -136,7 +136,7 @@ enum LiveRecipe {
             #expect(st.mode & 0o7777 == 0o600 && st.uid == 7 && st.gid == 8)
             #expect(try !Ext4Inspector.exists(image: stored.rootfsPath, path: "/built.txt"))
             #expect(stored.metadata.config.labels?["org.example.hooked"] == "yes")
-            #expect(Ext4Inspector.fsck(image: stored.rootfsPath).clean)
+            #expect(try Ext4Inspector.fsck(image: stored.rootfsPath).clean)
         }
     }
 
