@@ -44,8 +44,11 @@ test-lua:
 	  for t in lua/tests/*.lua; do LUA_PATH="lua/?.lua;lua/?/init.lua;;" lua5.4 $$t || exit 1; done; \
 	fi
 
+# hello.lua needs nothing; quickstart.lua (root) imports the cloud kernel, builds and runs a
+# microVM inside a sandbox network namespace it creates, and removes everything again.
 demo: deps build init
 	$(BIN_DIR)/firebuild script recipes/hello.lua
+	$(BIN_DIR)/firebuild script recipes/quickstart.lua
 
 install: build
 	install -d $(PREFIX)/bin $(PREFIX)/share/firebuild

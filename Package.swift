@@ -82,7 +82,7 @@ let package = Package(
         .target(name: "Build", dependencies: ["FirebuildCore", "Dockerfile", "OCI", "Store", "VM", "Guest", "Networking", "Git", "HTTP"],
                 swiftSettings: swiftSettings),
         .target(name: "LuaRuntime", dependencies: ["FirebuildCore", "CLua", "CLuaShim"], swiftSettings: swiftSettings),
-        .target(name: "Recipe", dependencies: ["FirebuildCore", "LuaRuntime", "Dockerfile", "OCI", "Store", "Build", "Runtime"],
+        .target(name: "Recipe", dependencies: ["FirebuildCore", "LuaRuntime", "Dockerfile", "OCI", "RootFS", "Store", "VM", "Networking", "Build", "Runtime", "Guest"],
                 swiftSettings: swiftSettings),
         .target(name: "Telemetry", dependencies: [
             "FirebuildCore",

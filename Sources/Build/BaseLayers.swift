@@ -6,9 +6,16 @@ public enum InitBinary {
     public static func locate() throws -> String {
         var candidates: [String] = []
         if let env = ProcessInfo.processInfo.environment["FIREBUILD_INIT"] { candidates.append(env) }
-        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent().path
-        candidates += [exe + "/firebuild-init-static", exe + "/firebuild-init",
-                       FileManager.default.currentDirectoryPath + "/.build-static/firebuild-init-static",
+        // Not `<exe dir>/firebuild-init`: in a build tree that is the dynamically linked debug
+        // product, which cannot run as PID 1 of an image. Same order as Runtime's BootFiles.guestInit.
+        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+        candidates.append(exe.appendingPathComponent("firebuild-init-static").path)
+        var dir = exe
+        for _ in 0..<6 {
+            candidates.append(dir.appendingPathComponent(".build-static/firebuild-init-static").path)
+            dir = dir.deletingLastPathComponent()
+        }
+        candidates += [FileManager.default.currentDirectoryPath + "/.build-static/firebuild-init-static",
                        "/usr/local/lib/firebuild/firebuild-init", "/usr/lib/firebuild/firebuild-init"]
         for c in candidates where FileManager.default.isExecutableFile(atPath: c) { return c }
         throw FirebuildError(.notFound, "the static guest init was not found (looked in \(candidates.joined(separator: ", "))); run `make init` or set FIREBUILD_INIT")

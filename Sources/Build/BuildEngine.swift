@@ -63,6 +63,13 @@ public final class BuildEngine {
         let plan = try BuildPlan.make(from: parsed, buildArgs: request.buildArgs, target: request.target,
                                       baseConfig: { ref, _ in try base(ref).config })
         for w in plan.warnings { logger.warning("\(parsed.fileName):\(w.line): \(w.message)") }
+        if let observer = request.observer {
+            let steps = plan.stages.flatMap { stage in
+                stage.index == plan.target ? stage.observerSteps(pre: request.preBuildCommands, post: request.postBuildCommands)
+                    : stage.observerSteps(pre: [], post: [])
+            }
+            try observer.beforeBuild(stages: plan.stages.map(\.observerName), steps: steps)
+        }
         let initPath = try InitBinary.locate()
         let layers = BaseLayers(cache: cache, initPath: initPath)
         var outcomes: [Int: StageOutcome] = [:]
@@ -88,7 +95,7 @@ public final class BuildEngine {
             }
             let steps = try planner.steps(stage, pre: isTarget ? request.preBuildCommands : [],
                                           post: isTarget ? request.postBuildCommands : [], startKey: start.key)
-            let runner = StageRunner(engine: self, request: request, stageLabel: "stage \(n + 1)/\(plan.stages.count)",
+            let runner = StageRunner(engine: self, request: request, stageLabel: "stage \(n + 1)/\(plan.stages.count)", stageName: stage.observerName,
                                      fileName: parsed.fileName, scratch: scratch, deadline: deadline)
             let (point, stats) = try runner.run(steps, from: start, noCache: request.noCache)
             counters.boots += stats.boots

@@ -24,17 +24,20 @@ public struct BuildRequest: Sendable {
     public var cniNetworkName: String?
     /// Where build output lines go (`[stage 1/2 step 3/7] …`).
     public var output: @Sendable (String) -> Void
+    /// Step callbacks (recipe hooks); called on the building thread, or the step's output reader for `onOutput`.
+    nonisolated(unsafe) public var observer: BuildObserver?
 
     public init(dockerfile: String, context: String? = nil, tag: String, target: String? = nil, buildArgs: [String: String] = [:],
                 noCache: Bool = false, timeout: TimeInterval? = nil, stepInactivityTimeout: TimeInterval = 900,
                 machine: BuildMachine = BuildMachine(), preBuildCommands: [String] = [], postBuildCommands: [String] = [],
                 filesystemSizeMiB: Int? = nil, cniNetworkName: String? = nil,
-                output: @escaping @Sendable (String) -> Void = { print($0) }) {
+                output: @escaping @Sendable (String) -> Void = { print($0) }, observer: BuildObserver? = nil) {
         self.dockerfile = dockerfile; self.context = context; self.tag = tag; self.target = target
         self.buildArgs = buildArgs; self.noCache = noCache; self.timeout = timeout
         self.stepInactivityTimeout = stepInactivityTimeout; self.machine = machine
         self.preBuildCommands = preBuildCommands; self.postBuildCommands = postBuildCommands
         self.filesystemSizeMiB = filesystemSizeMiB; self.cniNetworkName = cniNetworkName; self.output = output
+        self.observer = observer
     }
 }
 

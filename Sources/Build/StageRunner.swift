@@ -9,6 +9,8 @@ struct StageRunner {
     let engine: BuildEngine
     let request: BuildRequest
     let stageLabel: String
+    /// The stage as the observer names it.
+    let stageName: String
     let fileName: String
     let scratch: String
     let deadline: Date?
@@ -20,6 +22,10 @@ struct StageRunner {
     func stepAttributes(_ step: StageStep, cached: Bool) -> FirebuildTracing.Attributes {
         [FirebuildSpanKey.stage: stageLabel, FirebuildSpanKey.stepLine: step.line,
          FirebuildSpanKey.step: String(step.label.prefix(200)), FirebuildSpanKey.cached: cached]
+    }
+
+    func info(_ i: Int, _ steps: [StageStep]) -> BuildStepInfo {
+        BuildStepInfo(stage: stageName, index: i + 1, count: steps.count, instruction: steps[i].label)
     }
 
     func run(_ steps: [StageStep], from start: BuildEngine.ChainPoint, noCache: Bool) throws -> (BuildEngine.ChainPoint, Stats) {
@@ -38,8 +44,10 @@ struct StageRunner {
             }
         }
         for i in 0..<prefix {
-            FirebuildTracing.span("build.step", attributes: stepAttributes(steps[i], cached: true)) { _ in
+            try FirebuildTracing.span("build.step", attributes: stepAttributes(steps[i], cached: true)) { _ in
                 say(i, steps.count, "CACHED \(steps[i].label)")
+                try request.observer?.beforeStep(info(i, steps))
+                try request.observer?.afterStep(info(i, steps), outcome: BuildStepOutcome(cached: true, seconds: 0))
             }
         }
         stats.cached = prefix
@@ -65,10 +73,23 @@ struct StageRunner {
                 try FirebuildTracing.span("build.step", attributes: stepAttributes(step, cached: false)) { _ in
                     say(j, steps.count, step.label)
                     FirebuildProgress.reporter.step(label: "[\(stageLabel)] step \(j + 1)/\(steps.count): \(step.label)")
+                    let stepInfo = info(j, steps)
+                    try request.observer?.beforeStep(stepInfo)
+                    let stepStarted = Date()
                     watchdog.touch()
+                    // Output arrives on the exec reader while this thread waits: keep the observer's
+                    // first failure and fail the build with it once the step is done.
+                    let observerFailure = FailureBox()
                     try FirebuildTracing.span("vm.exec", attributes: [FirebuildSpanKey.vmID: vmID]) { _ in
-                        try execute(step, vm: vm, watchdog: watchdog) { line in say(j, steps.count, line) }
+                        try execute(step, vm: vm, watchdog: watchdog) { line in
+                            say(j, steps.count, line)
+                            if let observer = request.observer, observerFailure.error == nil {
+                                do { try observer.onOutput(stepInfo, line: line) } catch { observerFailure.error = error }
+                            }
+                        }
                     }
+                    if let error = observerFailure.error { throw error }
+                    try request.observer?.afterStep(stepInfo, outcome: BuildStepOutcome(cached: false, seconds: Date().timeIntervalSince(stepStarted)))
                     stats.run += 1
                     if j + 1 < steps.count {
                         let next = layerFile(steps[j + 1].key)
@@ -162,6 +183,16 @@ struct StageRunner {
             let (n, u, g) = owner(o)
             if n != nil || u != nil { try conn.chown(ChownRequest(path: path, owner: n, uid: u, gid: g)) }
         }
+    }
+}
+
+/// The first error of a callback that cannot throw.
+final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Error?
+    var error: Error? {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }
 

@@ -55,6 +55,7 @@ public struct ScriptCommand: ParsableCommand {
         FirebuildTracing.currentSpan()?.attributes[FirebuildSpanKey.recipe] = recipe
         let options = ScriptOptions(unsafe: unsafe, memoryLimit: try LuaOptions.parseMemorySize(memoryLimit), dryRun: dryRun)
         let result = ScriptRunner.run(path: recipe, args: args, options: options)
+        if !result.output.isEmpty { print(result.output, terminator: "") }
         if result.exitCode != 0 {
             FileHandle.standardError.write(Data((result.errorOutput + "\n").utf8))
             throw ExitCode(result.exitCode)

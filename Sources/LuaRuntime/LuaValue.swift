@@ -191,7 +191,15 @@ public struct LuaTable: CustomStringConvertible {
     /// `t.name`: `.nil` when absent.
     public subscript(key: String) -> LuaValue {
         get { fields[.string(key)] ?? .nil }
-        set { fields[.string(key)] = newValue.isNil ? nil : newValue }
+        // Assigning nil removes the key, as in Lua. (A ternary `isNil ? nil : newValue` would
+        // type the `nil` literal as `LuaValue.nil` through ExpressibleByNilLiteral and store it.)
+        set {
+            if newValue.isNil {
+                fields.removeValue(forKey: .string(key))
+            } else {
+                fields[.string(key)] = newValue
+            }
+        }
     }
 
     /// `t[i]`, 1-based as in Lua.

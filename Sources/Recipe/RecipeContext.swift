@@ -19,10 +19,13 @@ public struct RecipeContext {
     public var environment: [String: String]
     /// Logger for `firebuild.log.*` (module `recipe`).
     public var logger: Logger
+    /// Settings and dry-run plan, shared by every binding of this run.
+    public let session: RecipeSession
+    public var settings: RecipeSettings { session.settings }
 
     public init(recipePath: String, dryRun: Bool = false, unsafe: Bool = false, args: [String] = [],
                 environment: [String: String] = ProcessInfo.processInfo.environment,
-                logger: Logger = makeLogger("recipe")) {
+                logger: Logger = makeLogger("recipe"), settings: RecipeSettings? = nil) {
         self.recipePath = recipePath
         let dir = (recipePath as NSString).deletingLastPathComponent
         self.recipeDir = dir.isEmpty ? "." : dir
@@ -31,6 +34,7 @@ public struct RecipeContext {
         self.args = args
         self.environment = environment
         self.logger = logger
+        self.session = RecipeSession(settings: settings ?? RecipeSettings(environment: environment))
     }
 
     /// A path from a recipe, resolved against the recipe's directory (absolute paths unchanged).
@@ -55,6 +59,15 @@ public enum RecipeBindings {
         LogBinding.self,
         FSBinding.self,
         DockerfileBinding.self,
+        SettingsBinding.self,
+        NetnsBinding.self,
+        KernelBinding.self,
+        NetworkBinding.self,
+        ProbeBinding.self,
+        ImageBinding.self,
+        BuildBinding.self,
+        ProfileBinding.self,
+        VMBinding.self,
     ]
 
     /// Builds the `firebuild` module for `context` and registers it in `vm` (`require "firebuild"`).
@@ -64,5 +77,8 @@ public enum RecipeBindings {
             try binding.register(into: firebuild, vm: vm, context: context)
         }
         try vm.register(module: firebuild)
+        if bindings.contains(where: { $0 == ProfileBinding.self }) {
+            try vm.run(ProfileBinding.luaSetup, chunkName: "=firebuild.profile")
+        }
     }
 }

@@ -24,6 +24,8 @@ public struct ScriptResult {
     public var exitCode: Int32
     /// The error message followed by the Lua traceback; empty on success.
     public var errorOutput: String
+    /// What to print on stdout at the end: the plan of a `--dry-run` (empty otherwise).
+    public var output: String = ""
 }
 
 /// Runs recipes: sets up the VM (sandbox, memory cap, module search, the `firebuild` API)
@@ -37,7 +39,8 @@ public enum ScriptRunner {
             let vm = try makeVM(context: ctx, options: options)
             defer { vm.close() }
             try vm.runFile(path, args: args)
-            return ScriptResult(exitCode: 0, errorOutput: "")
+            let plan = ctx.dryRun ? ctx.session.plan.render(recipe: path) : ""
+            return ScriptResult(exitCode: 0, errorOutput: "", output: plan)
         } catch let error as LuaScriptError {
             return ScriptResult(exitCode: 1, errorOutput: "error: \(error.description)")
         } catch let error as FirebuildError {
