@@ -43,6 +43,18 @@ public struct Command: Sendable {
 
     /// Runs to completion; never throws for a non-zero exit (see `check`).
     public func run() throws -> Result {
+        let box = OutputBox()
+        let status = try execute { handle, isStderr in
+            let data = handle.readDataToEndOfFile()
+            if isStderr { box.setErr(data) } else { box.setOut(data) }
+        }
+        return Result(status: status, stdout: box.out, stderr: box.err)
+    }
+
+    /// The process plumbing `run` and `stream` share: starts the child with piped stdout and
+    /// stderr, gives each pipe to `read` on a thread of its own (which must read to the end),
+    /// feeds stdin, kills the child at the timeout, and returns its status once both readers are done.
+    func execute(read: @escaping @Sendable (_ handle: FileHandle, _ isStderr: Bool) -> Void) throws -> Int32 {
         guard let exe = Command.which(executable) else {
             throw FirebuildError(.notFound, "program \"\(executable)\" not found in PATH; install it (make deps installs every tool firebuild needs)")
         }
@@ -58,16 +70,12 @@ public struct Command: Sendable {
         process.standardInput = inPipe ?? FileHandle.nullDevice
 
         let group = DispatchGroup()
-        let box = OutputBox()
-        group.enter()
-        Command.detached {
-            box.setOut(outPipe.fileHandleForReading.readDataToEndOfFile())
-            group.leave()
-        }
-        group.enter()
-        Command.detached {
-            box.setErr(errPipe.fileHandleForReading.readDataToEndOfFile())
-            group.leave()
+        for (pipe, isStderr) in [(outPipe, false), (errPipe, true)] {
+            group.enter()
+            Command.detached {
+                read(pipe.fileHandleForReading, isStderr)
+                group.leave()
+            }
         }
         do {
             try process.run()
@@ -94,7 +102,7 @@ public struct Command: Sendable {
         if timedOut {
             throw FirebuildError(.timeout, "\(describe()) did not finish within \(Int(timeout ?? 0))s and was killed")
         }
-        return Result(status: process.terminationStatus, stdout: box.out, stderr: box.err)
+        return process.terminationStatus
     }
 
     /// Runs and throws a `.subprocess` error naming the command and its stderr on a non-zero exit.

@@ -19,68 +19,23 @@ extension Command {
     public func stream(logger: Logger, source: String? = nil, level: Logger.Level = .debug,
                        checkStatus: Bool = true, tailLines: Int = 20,
                        onLine: (@Sendable (_ line: String, _ isStderr: Bool) -> Void)? = nil) throws -> StreamResult {
-        guard let exe = Command.which(executable) else {
-            throw FirebuildError(.notFound, "program \"\(executable)\" not found in PATH; install it (make deps installs every tool firebuild needs)")
-        }
         let src = source ?? (executable as NSString).lastPathComponent
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: exe)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-        let outPipe = Pipe(), errPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        let inPipe: Pipe? = stdin != nil ? Pipe() : nil
-        process.standardInput = inPipe ?? FileHandle.nullDevice
-
         let tail = TailBox(limit: tailLines)
-        let group = DispatchGroup()
-        for (pipe, isErr) in [(outPipe, false), (errPipe, true)] {
-            group.enter()
-            Command.detached {
-                defer { group.leave() }
-                var splitter = LineSplitter()
-                let emit: (String) -> Void = { line in
-                    logger.log(level: level, "\(line)", metadata: ["source": .string(src)])
-                    if isErr { tail.append(line) }
-                    onLine?(line, isErr)
-                }
-                let handle = pipe.fileHandleForReading
-                while true {
-                    let chunk = handle.availableData
-                    if chunk.isEmpty { break }
-                    splitter.feed(chunk).forEach(emit)
-                }
-                splitter.flush().forEach(emit)
+        let status = try execute { handle, isErr in
+            var splitter = LineSplitter()
+            let emit: (String) -> Void = { line in
+                logger.log(level: level, "\(line)", metadata: ["source": .string(src)])
+                if isErr { tail.append(line) }
+                onLine?(line, isErr)
             }
-        }
-        do {
-            try process.run()
-        } catch {
-            throw FirebuildError(.subprocess, "cannot start \(exe): \(error)")
-        }
-        if let inPipe, let stdin {
-            Command.detached {
-                inPipe.fileHandleForWriting.write(stdin)
-                try? inPipe.fileHandleForWriting.close()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                splitter.feed(chunk).forEach(emit)
             }
+            splitter.flush().forEach(emit)
         }
-        var timedOut = false
-        if let timeout {
-            let deadline = Date().addingTimeInterval(timeout)
-            while process.isRunning && Date() < deadline { usleep(10_000) }
-            if process.isRunning {
-                timedOut = true
-                kill(process.processIdentifier, SIGKILL)
-            }
-        }
-        process.waitUntilExit()
-        group.wait()
-        if timedOut {
-            throw FirebuildError(.timeout, "\(describe()) did not finish within \(Int(timeout ?? 0))s and was killed")
-        }
-        let result = StreamResult(status: process.terminationStatus, stderrTail: tail.lines)
+        let result = StreamResult(status: status, stderrTail: tail.lines)
         if checkStatus && result.status != 0 {
             let detail = result.stderrTail.suffix(5).joined(separator: "; ")
             throw FirebuildError(.subprocess, "\(describe()) exited with status \(result.status)\(detail.isEmpty ? "" : ": \(detail)")")
