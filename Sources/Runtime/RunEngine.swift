@@ -119,7 +119,10 @@ public final class RunEngine {
                 try FirebuildProgress.waiting("waiting for VM \(id) to boot") {
                     let connection = try GuestChannel.forHandle(handle).open(timeout: 30)
                     connection.setWorkloadHandlers(output: output, exit: exit)
-                    _ = try connection.waitReady(timeout: req.bootTimeout)
+                    let ready = try connection.waitReady(timeout: req.bootTimeout)
+                    // The guest's own uptime at ready separates kernel+init time from host overhead.
+                    logger.debug("guest init ready", metadata: ["vmm-id": .string(id), "guest-uptime": "\(ready.uptime)",
+                                                                "init-version": .string(ready.initVersion)])
                     return connection
                 }
             }
