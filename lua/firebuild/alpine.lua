@@ -12,26 +12,13 @@ local M = {}
 M.default_version = "3.19"
 
 function M.packages(opts)
-  opts = opts or {}
-  local set, out = {}, {}
-  local function add(p) if not set[p] then set[p] = true; out[#out + 1] = p end end
-  add("ca-certificates")
-  if opts.init ~= false then add("openrc") end
-  if opts.ssh ~= false then add("openssh") end
-  if opts.user ~= false then add("sudo") end
-  for _, p in ipairs(opts.packages or {}) do add(p) end
-  table.sort(out)
-  return out
+  return D.package_set(opts or {}, { "ca-certificates" },
+    { { "init", "openrc" }, { "ssh", "openssh" }, { "user", "sudo" } })
 end
 
 function M.baseos(opts)
   opts = opts or {}
-  for k in pairs(opts) do
-    if not ({ version = 1, packages = 1, user = 1, ssh = 1, init = 1, run = 1 })[k] then
-      error("firebuild.alpine.baseos: unknown option " .. string.format("%q", k)
-        .. "; valid: init, packages, run, ssh, user, version", 2)
-    end
-  end
+  D.check_options("firebuild.alpine.baseos", opts, { "init", "packages", "run", "ssh", "user", "version" })
   local d = D.new("alpine:" .. (opts.version or M.default_version))
   d:run("apk add --no-cache " .. table.concat(M.packages(opts), " "))
   if opts.ssh ~= false then d:run("ssh-keygen -A") end

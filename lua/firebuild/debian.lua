@@ -26,27 +26,14 @@ end
 
 --- The apt packages an image with these options installs, sorted and unique.
 function M.packages(opts)
-  opts = opts or {}
-  local set, out = {}, {}
-  local function add(p) if not set[p] then set[p] = true; out[#out + 1] = p end end
-  for _, p in ipairs(M.base_packages) do add(p) end
-  if opts.ssh ~= false then add("openssh-server") end
-  if opts.init ~= false then add("sysvinit-core") end
-  if opts.user ~= false then add("sudo") end
-  for _, p in ipairs(opts.packages or {}) do add(p) end
-  table.sort(out)
-  return out
+  return D.package_set(opts or {}, M.base_packages,
+    { { "ssh", "openssh-server" }, { "init", "sysvinit-core" }, { "user", "sudo" } })
 end
 
 --- The Dockerfile text of a Debian base OS image.
 function M.baseos(opts)
   opts = opts or {}
-  for k in pairs(opts) do
-    if not ({ release = 1, packages = 1, user = 1, ssh = 1, init = 1, run = 1 })[k] then
-      error("firebuild.debian.baseos: unknown option " .. string.format("%q", k)
-        .. "; valid: init, packages, release, run, ssh, user", 2)
-    end
-  end
+  D.check_options("firebuild.debian.baseos", opts, { "init", "packages", "release", "run", "ssh", "user" })
   local release = opts.release or M.default_release
   local d = D.new("debian:" .. release)
   d:env { DEBIAN_FRONTEND = "noninteractive" }

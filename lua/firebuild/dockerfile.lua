@@ -50,6 +50,30 @@ local function kv_value(v)
 end
 
 --- A new Dockerfile starting `FROM image [AS name]`.
+--- Sorted, de-duplicated package list: `always` first, then each `{when, package}` whose
+--- option is not false, then the caller's extra `packages`. Shared by the base OS helpers.
+function M.package_set(opts, always, optional)
+  local set, out = {}, {}
+  local function add(p) if not set[p] then set[p] = true; out[#out + 1] = p end end
+  for _, p in ipairs(always) do add(p) end
+  for _, o in ipairs(optional) do if opts[o[1]] ~= false then add(o[2]) end end
+  for _, p in ipairs(opts.packages or {}) do add(p) end
+  table.sort(out)
+  return out
+end
+
+--- Raises (at the caller's caller) for an option not in `valid`, listing the valid ones.
+function M.check_options(fname, opts, valid)
+  local ok = {}
+  for _, k in ipairs(valid) do ok[k] = true end
+  for k in pairs(opts) do
+    if not ok[k] then
+      table.sort(valid)
+      error(fname .. ": unknown option " .. string.format("%q", k) .. "; valid: " .. table.concat(valid, ", "), 3)
+    end
+  end
+end
+
 function M.new(from, as)
   local self = setmetatable({ lines = {} }, Builder)
   if from then self:from(from, as) end
