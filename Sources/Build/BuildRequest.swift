@@ -20,8 +20,11 @@ public struct BuildRequest: Sendable {
     public var preBuildCommands: [String]
     public var postBuildCommands: [String]
     public var filesystemSizeMiB: Int?
-    /// RUN steps get network through this CNI network; none (loopback only) when nil.
+    /// RUN steps get network through this CNI network, attached like `firebuild run` attaches a VM;
+    /// none (loopback only) when nil. `RUN --network=none` steps get loopback only either way.
     public var cniNetworkName: String?
+    /// Where the CNI configuration, plugins and result cache are (used with `cniNetworkName`).
+    public var cni = BuildCNISettings()
     /// Where build output lines go (`[stage 1/2 step 3/7] …`).
     public var output: @Sendable (String) -> Void
     /// Step callbacks (recipe hooks); called on the building thread, or the step's output reader for `onOutput`.

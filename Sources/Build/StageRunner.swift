@@ -61,7 +61,16 @@ struct StageRunner {
         var file = layerFile(steps[prefix].key)
         try Self.overlay(backing: point.path, at: file)
         let vmID = "fbb-\(UInt32.random(in: 0...UInt32.max))"
-        let vm = try StageVM(machine: request.machine, overlay: file, runDir: scratch + "/" + vmID, id: vmID, env: [])
+        // Attached before the VM boots and released after it is gone (success, failure or watchdog).
+        let network = try request.cniNetworkName.map {
+            try BuildVMNetwork.attach(vmID: vmID, network: $0, cni: request.cni, runCache: engine.paths.runCache)
+        }
+        defer {
+            if let network, let error = network.release() {
+                request.output("warning: the network of build VM \(vmID) was not fully removed (\(error)); run `firebuild purge`")
+            }
+        }
+        let vm = try StageVM(machine: request.machine, overlay: file, runDir: scratch + "/" + vmID, id: vmID, env: [], network: network)
         stats.boots = 1
         let watchdog = Watchdog(vm: vm, deadline: deadline, inactivity: request.stepInactivityTimeout)
         watchdog.start()
@@ -125,8 +134,9 @@ struct StageRunner {
         case let .run(argv, env, user, workdir):
             try conn.mkdir(MkdirRequest(path: workdir, mode: 0o755))
             let lines = LineSplitter(emit: output)
-            let status = try conn.exec(ExecRequest(argv: argv, env: env, replaceEnv: true, user: user, workdir: workdir),
-                                       timeout: nil) { stream, bytes in
+            var exec = ExecRequest(argv: argv, env: env, replaceEnv: true, user: user, workdir: workdir)
+            exec.isolatedNetwork = step.network == "none"
+            let status = try conn.exec(exec, timeout: nil) { stream, bytes in
                 watchdog.touch()
                 lines.feed(stream, bytes)
             }

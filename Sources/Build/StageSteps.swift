@@ -15,6 +15,9 @@ struct StageStep {
     var key: String
     var line: Int
     var label: String
+    /// `RUN --network=`: "none" runs the step in a namespace with loopback only; "default" and
+    /// "host" use the build VM's network (the CNI network, or none without one).
+    var network = "default"
 }
 
 /// Turns a planned stage into steps and keys. COPY sources are resolved (and hashed) here, before
@@ -48,6 +51,7 @@ struct StageStepPlanner {
                 let argv = Self.argv(r, shell: step.shell)
                 add(.run(argv: argv, env: step.environment.list, user: step.user.isEmpty ? nil : step.user, workdir: step.workingDir),
                     line: step.startLine, label: label, parts: common + ["run", argv.joined(separator: "\u{0}"), "net=" + r.network])
+                out[out.count - 1].network = r.network
             case .copy(let c):
                 let (spec, tree, identity) = try copySpec(c, step: step)
                 let planner = CopyPlanner(tree: tree, scratchDir: scratch)

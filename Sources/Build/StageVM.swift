@@ -39,7 +39,9 @@ final class StageVM {
     /// The overlay currently written by the guest (QMP moves it forward at each snapshot).
     private(set) var activeLayer: String
 
-    init(machine: BuildMachine, overlay: String, runDir: String, id: String, env: [String]) throws {
+    /// With `network` QEMU runs in the VM's namespace on its tap and the guest gets the CNI
+    /// result's address; without it the guest has loopback only.
+    init(machine: BuildMachine, overlay: String, runDir: String, id: String, env: [String], network: BuildVMNetwork? = nil) throws {
         let kernel = try machine.kernel()
         driver = QEMUDriver(probeCachePath: FirebuildPaths().runCache + "/accel-probe.json")
         self.runDir = runDir
@@ -49,8 +51,10 @@ final class StageVM {
         for (k, v) in GuestChannel.kernelParameters(for: .qemu) { args += " \(k)=\(v)" }
         let config = VMConfig(id: id, kernelPath: kernel.bzImagePath ?? kernel.vmlinuxPath, initrdPath: kernel.initrdPath,
                               kernelArgs: args, rootDisk: VMDisk(path: overlay, format: .qcow2),
-                              memMiB: machine.memMiB, vcpus: machine.vcpus, runDirectory: runDir)
+                              memMiB: machine.memMiB, vcpus: machine.vcpus, network: network?.vmNetwork, runDirectory: runDir,
+                              netnsPath: network?.netnsPath)
         handle = try driver.start(config)
+        network?.vmmStarted(handle)
         instance = driver.instance(handle)
         do {
             let started = handle  // the closure must not capture self before init completes
@@ -62,7 +66,8 @@ final class StageVM {
                 }
             }
             try connection.sendMetadata(Metadata(mode: .build, image: ImageRuntimeConfig(env: env), hostname: "firebuild-build",
-                                                 network: NetworkConfig(mode: .none), heartbeatInterval: 2))
+                                                 network: network?.guestNetwork ?? NetworkConfig(mode: .none),
+                                                 heartbeatInterval: 2))
         } catch {
             let console = StageVM.tail(handle.consoleLogPath)
             try? instance.kill()

@@ -56,12 +56,13 @@ struct BuildFlags: ParsableArguments {
 
 /// `firebuild baseos --dockerfile baseos/_/debian/bookworm-slim/Dockerfile [--tag T]`.
 struct BaseosCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "baseos", abstract: "Build a base operating system image from a single-stage Dockerfile.", discussion: "EXAMPLES:\n  firebuild baseos --dockerfile baseos/_/debian/bookworm-slim/Dockerfile\n  firebuild baseos --dockerfile baseos/_/alpine/3.19/Dockerfile --tag _/alpine:3.19")
+    static let configuration = CommandConfiguration(commandName: "baseos", abstract: "Build a base operating system image from a single-stage Dockerfile.", discussion: "RUN steps have no network (loopback only) unless --cni-network-name is given (see `firebuild rootfs --help`).\n\nEXAMPLES:\n  firebuild baseos --dockerfile baseos/_/debian/bookworm-slim/Dockerfile\n  firebuild baseos --dockerfile baseos/_/alpine/3.19/Dockerfile --tag _/alpine:3.19")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var storage: StorageOptions
     @OptionGroup var build: BuildFlags
     @OptionGroup var size: SizeOptions
+    @OptionGroup var network: BuildNetworkOptions
 
     @Option(name: .customLong("tag"), help: "Tag of the result (default: derived from FROM, e.g. _/debian:bookworm-slim).")
     var tag: String?
@@ -71,10 +72,11 @@ struct BaseosCommand: ParsableCommand {
         guard let dockerfile = build.dockerfile else { throw ValidationError("--dockerfile is required") }
         let resolvedTag = try tag ?? Self.tagFromDockerfile(dockerfile)
         let storageConfig = try global.resolveStorage(storage)
-        let request = BuildRequest(dockerfile: dockerfile, context: build.context, tag: resolvedTag,
+        var request = BuildRequest(dockerfile: dockerfile, context: build.context, tag: resolvedTag,
                                    buildArgs: try build.buildArgMap(), noCache: build.noCache, timeout: build.timeout,
                                    stepInactivityTimeout: build.stepTimeout, machine: build.machine(kernelRoot: storageConfig.kernelRoot),
-                                   filesystemSizeMiB: size.sizeMiB.map { Int($0) })
+                                   filesystemSizeMiB: size.sizeMiB.map { Int($0) }, cniNetworkName: network.cniNetworkName)
+        request.cni = network.settings
         let result = try BuildEngine(images: StoreImageProvider(storage: storageConfig)).build(request)
         print("built base OS \(result.tag) (\(result.stepsRun) steps run, \(result.stepsCached) cached)")
     }

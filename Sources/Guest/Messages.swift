@@ -193,6 +193,9 @@ public struct ExecRequest: Equatable, Sendable, GuestMessage {
     public var workdir: String?
     /// When true the host sends `stdin` frames (an empty one closes stdin); otherwise stdin is /dev/null.
     public var stdin: Bool
+    /// When true the process runs in a network namespace of its own with only loopback, up
+    /// (`RUN --network=none`); otherwise it shares the guest's network. Absent in JSON = false.
+    public var isolatedNetwork = false
 
     public init(argv: [String], env: [String] = [], replaceEnv: Bool = false, user: String? = nil,
                 workdir: String? = nil, stdin: Bool = false) {
@@ -208,12 +211,14 @@ public struct ExecRequest: Equatable, Sendable, GuestMessage {
         env = try Field.optStrings(j, "env") ?? []; replaceEnv = try Field.bool(j, "replaceEnv")
         user = try Field.optString(j, "user"); workdir = try Field.optString(j, "workdir")
         stdin = try Field.bool(j, "stdin")
+        isolatedNetwork = try Field.bool(j, "isolatedNetwork")
     }
 
     public var json: JSON {
         var o = ObjectBuilder()
         o.set("argv", argv); o.set("env", env); o.set("replaceEnv", replaceEnv); o.set("user", user)
         o.set("workdir", workdir); o.set("stdin", stdin)
+        if isolatedNetwork { o.set("isolatedNetwork", true) }  // absent = shared: older inits read it unchanged
         return o.json
     }
 }

@@ -58,7 +58,9 @@ extension Supervisor {
         let user = req.user ?? metadata?.userOverride ?? metadata?.image.user ?? ""
         let workdir = req.workdir ?? metadata?.workdirOverride ?? metadata?.image.workingDir
         do {
-            procs.append(try spawn(id: id, argv: req.argv, env: env, user: user, workdir: workdir, stdin: req.stdin, isWorkload: false))
+            procs.append(try NetworkIsolation.spawn(isolated: req.isolatedNetwork) {
+                try spawn(id: id, argv: req.argv, env: env, user: user, workdir: workdir, stdin: req.stdin, isWorkload: false)
+            })
         } catch {
             // Like `docker exec`: the reason on stderr, then 127 (not found) or 126 (cannot run).
             send(Frame(.stderr, id: id, body: Array("firebuild-init: \(error)\n".utf8)))

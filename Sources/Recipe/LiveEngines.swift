@@ -113,11 +113,14 @@ final class LiveBuilder: RecipeBuilder {
         if let mem = r.mem { machine.memMiB = mem }
         if let cpu = r.cpu { machine.vcpus = cpu }
         let adapter = observer.map(ObserverAdapter.init)
-        let request = BuildRequest(dockerfile: dockerfile, context: r.context, tag: tag.description, target: r.target,
+        var request = BuildRequest(dockerfile: dockerfile, context: r.context, tag: tag.description, target: r.target,
                                    buildArgs: r.buildArgs, noCache: r.noCache, timeout: r.timeout, machine: machine,
                                    preBuildCommands: r.preBuildCommands, postBuildCommands: r.postBuildCommands,
                                    filesystemSizeMiB: r.filesystemSizeMiB, cniNetworkName: r.cniNetworkName,
                                    observer: adapter)
+        // The build VMs' network uses the session's CNI settings, as `vm.run` does.
+        request.cni = BuildCNISettings(confDir: r.cniConfDir ?? settings.cniConfDir, binDirs: settings.cniBinDirs,
+                                       cacheDir: settings.cniCacheDir, hostNamespace: settings.hostNetns)
         let engine = BuildEngine(images: StoreImageProvider(storage: storage), paths: settings.runPaths)
         try withGuestInit(settings) { _ = try engine.build(request) }
         guard let built = try images.store(settings).find(tag) else {

@@ -94,6 +94,7 @@ extension RunEngine {
                 try teardown(id: entry.id, graceful: false, timeout: 5)
                 purged.append(entry.id)
             }
+            purged += try purgeAbandonedBuildNetworks()
             purged += purgeOrphanNamespaces()
             span.attributes["firebuild.vm.count"] = purged.count
             return purged
@@ -136,22 +137,35 @@ extension RunEngine {
         if effects.contains(where: { $0.kind == .ports }) {
             attempt("unpublish ports") { try portPublisher().unpublish(vmID: id) }
         }
+        let attacher = VMNetworkAttacher(runner: cniRunner())
         if let record, let network = effects.first(where: { $0.kind == .cni })?.target {
-            attempt("CNI DEL") {
-                let ns = try NetworkNamespace.forVM(id)
-                let attachment = CNIAttachment(containerID: id, netns: ns.path, ifName: "eth0",
-                                               args: record.configs.machine.ipAddress.map { [CNIAttachment.fixedIP($0)] } ?? [])
-                try cniRunner().delete(network: network, attachment: attachment)
-            }
+            attempt("CNI DEL") { try attacher.deleteCNI(vmID: id, network: network, fixedIP: record.configs.machine.ipAddress) }
         }
         if let ns = effects.first(where: { $0.kind == .netns })?.target {
-            attempt("delete netns") {
-                let namespace = try NetworkNamespace(name: ns)
-                if namespace.exists { try namespace.delete() }
-            }
+            attempt("delete netns") { try VMNetworkAttacher.deleteNamespace(ns) }
         }
         attempt("remove run directory") { try cache.remove(id: id) }
         if let firstError { throw firstError }
+    }
+
+    /// Network attachments of build VMs whose `firebuild rootfs` process is gone (killed builds):
+    /// the VMM it left behind is stopped, then CNI DEL and the namespace, with the CNI settings
+    /// the build used. Builds still running hold their lease's lock and are left alone.
+    func purgeAbandonedBuildNetworks() throws -> [String] {
+        try NetworkLeaseStore(runCache: settings.runCache).reclaimAbandoned { lease in
+            if let pid = lease.vmmPID { try VMProcess.kill(pid: pid, startTime: lease.vmmStartTime) }
+            let runner = lease.runner()
+            // A sandbox "host" namespace that is gone took the bridge, veths and rules with it:
+            // only the VM's namespace and the cached result are left to remove.
+            if let host = lease.cniHostNamespace, !host.contains("/"), !NetworkNamespace.list().contains(host) {
+                try VMNetworkAttacher.deleteNamespace(lease.namespace)
+                try CNIResultCache(dir: runner.cacheDir).remove(network: lease.network, containerID: lease.vmID,
+                                                                ifName: VMNetworkAttacher.ifName)
+                return
+            }
+            try VMNetworkAttacher(runner: runner).detach(vmID: lease.vmID, network: lease.network, namespace: lease.namespace,
+                                                         fixedIP: lease.fixedIP)
+        }
     }
 
     /// Namespaces named like ours (`fb-<id>`) whose VM has no run-cache entry any more.

@@ -175,36 +175,30 @@ public final class RunEngine {
         return runner
     }
 
-    /// A namespace of the VM's own, CNI ADD into it, and what the VMM and the guest need from the result.
+    /// A namespace of the VM's own, CNI ADD into it (`VMNetworkAttacher`, shared with build VMs),
+    /// and what the VMM and the guest need from the result.
     private func attachNetwork(id: String, network: String, fixedIP: String?, record: inout RunRecord) throws
         -> (vm: VMNetwork, guest: NetworkConfig, netnsPath: String) {
-        let ns = try NetworkNamespace.forVM(id)
-        try cache.record(.init(kind: .netns, target: ns.name), for: id)
-        _ = try NetworkNamespace.create(ns.name)
-        try cache.record(.init(kind: .cni, target: network), for: id)
+        let attached = try VMNetworkAttacher(runner: cniRunner()).attach(vmID: id, network: network, fixedIP: fixedIP) { effect in
+            switch effect {
+            case .namespace(let name): try cache.record(.init(kind: .netns, target: name), for: id)
+            case .cni(let network): try cache.record(.init(kind: .cni, target: network), for: id)
+            }
+        }
         record.sideEffects = try cache.load(id: id).sideEffects
-        let attachment = CNIAttachment(containerID: id, netns: ns.path, ifName: "eth0",
-                                       args: fixedIP.map { [CNIAttachment.fixedIP($0)] } ?? [])
-        let result = try cniRunner().add(network: network, attachment: attachment)
-        // tc-redirect-tap reports the tap twice: in the netns (the VMM opens it) and as the VM's
-        // own interface (sandbox = VM id), whose MAC the guest must take over from the veth.
-        guard let tap = result.interfaces.first(where: { $0.sandbox == id }) else {
-            throw FirebuildError(.network,
-                "network \"\(network)\" gave no tap for the VM: its conflist must end with the tc-redirect-tap plugin (bridge + firewall + tc-redirect-tap)")
-        }
-        guard let ipConfig = result.ips.first, let prefix = ipConfig.prefixLength else {
-            throw FirebuildError(.network, "network \"\(network)\" gave the VM no IP address (check its ipam section)")
-        }
-        let mac = tap.mac ?? "52:54:00:00:00:01"
-        let dns = result.dns.nameservers ?? []
-        record.cni = .init(vethName: "eth0", netName: network, netNS: ns.path)
+        let ip = attached.ipConfig
+        record.cni = .init(vethName: VMNetworkAttacher.ifName, netName: network, netNS: attached.namespace.path)
         record.networkInterfaces = [.init(staticConfiguration: .init(
-            macAddress: mac, hostDeviceName: tap.name,
-            ipConfiguration: .init(ip: ipConfig.ip, ipAddr: ipConfig.address, ipMask: ipConfig.netmask ?? "",
-                                   gateway: ipConfig.gateway, ifName: "eth0", nameServers: dns)))]
+            macAddress: attached.mac, hostDeviceName: attached.tapName,
+            ipConfiguration: .init(ip: ip.ip, ipAddr: ip.address, ipMask: ip.netmask ?? "",
+                                   gateway: ip.gateway, ifName: VMNetworkAttacher.ifName, nameServers: attached.nameservers)))]
         try cache.save(record)
-        let guest = NetworkConfig(mode: .static, mac: mac, address: ipConfig.ip, prefix: prefix, gateway: ipConfig.gateway,
-                                  dns: dns, search: result.dns.search ?? [])
-        return (VMNetwork(tapName: tap.name, mac: mac), guest, ns.path)
+        return (VMNetwork(tapName: attached.tapName, mac: attached.mac), Self.guestNetwork(attached), attached.namespace.path)
+    }
+
+    /// The guest's static configuration from an attachment (also used by build VMs).
+    public static func guestNetwork(_ a: VMNetworkAttachment) -> NetworkConfig {
+        NetworkConfig(mode: .static, mac: a.mac, address: a.ipConfig.ip, prefix: a.prefixLength, gateway: a.ipConfig.gateway,
+                      dns: a.nameservers, search: a.search)
     }
 }

@@ -21,6 +21,13 @@ int fb_netns_enter(const char *path) {
     return saved;
 }
 
+int fb_netns_enter_new(void) {
+    int saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (saved < 0) return -1;
+    if (unshare(CLONE_NEWNET) < 0) { int e = errno; close(saved); errno = e; return -1; }
+    return saved;
+}
+
 int fb_netns_restore(int saved_fd) {
     int rc = setns(saved_fd, CLONE_NEWNET);
     int e = errno;
