@@ -189,9 +189,12 @@ public struct CopyPlanner {
 
         mutating func copyContents(of rel: String, in tree: SourceTree, to target: String) throws {
             // The directory copied into is created 0755 (root or --chown), never given the mode of the
-            // host folder it came from (a 0700 temp dir would otherwise lock users out of /app).
+            // host folder it came from (a 0700 temp dir would otherwise lock users out of /app), nor
+            // --chmod's: `--chmod=0640` would leave it without x, unusable. buildah and Docker up to
+            // 28.0 do the same (BuildKit briefly applied --chmod to it, moby/moby#49851). Directories
+            // inside the copied tree do get --chmod. Found by the buildah acceptance test.
             if !ops.contains(where: { $0.path == target }) && !existingDirectories.contains(target) {
-                ops.append(.directory(path: target, mode: chmod ?? 0o755, owner: owner ?? .ids(uid: 0, gid: 0)))
+                ops.append(.directory(path: target, mode: 0o755, owner: owner ?? .ids(uid: 0, gid: 0)))
             }
             for e in try tree.walk(rel) {
                 if isExcludedByFlag(e.relativePath, base: rel) { continue }
