@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime"]),
         .testTarget(name: "RecipeTests", dependencies: ["Recipe"]),
         .testTarget(name: "CLITests", dependencies: ["FirebuildCLI"]),
-        .testTarget(name: "BuildTests", dependencies: ["Build", "VM", "Store", "Dockerfile", "Networking", "Runtime", "Guest"]),
+        .testTarget(name: "BuildTests", dependencies: ["Build", "VM", "Store", "Dockerfile", "Networking", "Runtime", "Guest"], exclude: ["Corpus"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "Store", "Build", "VM"]),
     ],
     // Swift 5 language mode: the Lua state is confined to one thread by design and the C

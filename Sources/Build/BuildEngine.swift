@@ -29,6 +29,8 @@ public final class BuildEngine {
         var point: ChainPoint
         var config: ImageConfig
         var rawImage: String?
+        /// Mount targets the guest init had to create (the stage's base lacked them): see MountStubs.
+        var mountStubs: [String] = []
     }
 
     public func build(_ request: BuildRequest) throws -> BuildResult {
@@ -79,16 +81,20 @@ public final class BuildEngine {
           try FirebuildTracing.span("build.stage", attributes: [FirebuildSpanKey.stage: stage.name ?? String(stage.index)]) { span in
             let isTarget = stage.index == plan.target
             let start: ChainPoint
+            let stubs: [String]
             switch stage.base {
             case .scratch:
                 let k = try layers.prepare(image: nil, sizeMiB: request.filesystemSizeMiB)
                 start = ChainPoint(stepKey: nil, baseKey: k, path: cache.basePath(k))
+                stubs = try MountStubs.absent(in: nil)
             case .image(let ref):
                 let k = try layers.prepare(image: try base(ref), sizeMiB: request.filesystemSizeMiB)
                 start = ChainPoint(stepKey: nil, baseKey: k, path: cache.basePath(k))
+                stubs = try MountStubs.absent(in: try base(ref).rootfsPath)
             case .stage(let i):
                 guard let o = outcomes[i] else { throw FirebuildError(.internal, "stage \(i) was not built before stage \(stage.index)") }
                 start = o.point
+                stubs = o.mountStubs
             }
             let planner = StageStepPlanner(context: resolved.context, scratch: scratch) { [unowned self] from, paths in
                 try self.fromTree(from, paths: paths, plan: plan, outcomes: &outcomes, scratch: scratch, base: base)
@@ -101,7 +107,7 @@ public final class BuildEngine {
             counters.boots += stats.boots
             counters.run += stats.run
             counters.cached += stats.cached
-            outcomes[stage.index] = StageOutcome(point: point, config: stage.config, rawImage: nil)
+            outcomes[stage.index] = StageOutcome(point: point, config: stage.config, rawImage: nil, mountStubs: stubs)
             span.attributes["firebuild.build.steps_cached"] = stats.cached
             span.attributes["firebuild.build.steps_run"] = stats.run
           }
@@ -111,7 +117,8 @@ public final class BuildEngine {
             throw FirebuildError(.internal, "the target stage was not built")
         }
         let image = try FirebuildTracing.span("build.export") { _ in
-            try export(final.point, scratch: scratch, name: "final", sizeMiB: request.filesystemSizeMiB, shrink: true)
+            try export(final.point, scratch: scratch, name: "final", sizeMiB: request.filesystemSizeMiB, shrink: true,
+                       removing: final.mountStubs)
         }
         var parent: BaseImage?
         if case .image(let ref) = targetStage.base { parent = bases[ref] }
@@ -126,10 +133,11 @@ public final class BuildEngine {
 
     /// A standalone raw ext4 of a chain point: qemu-img convert of the layer chain, checked,
     /// then shrunk (plus headroom) or sized as asked.
-    func export(_ point: ChainPoint, scratch: String, name: String, sizeMiB: Int?, shrink: Bool) throws -> String {
+    func export(_ point: ChainPoint, scratch: String, name: String, sizeMiB: Int?, shrink: Bool, removing stubs: [String] = []) throws -> String {
         let out = "\(scratch)/\(name).raw"
         unlink(out)
         try Command("qemu-img", ["convert", "-O", "raw", point.path, out]).check()
+        try MountStubs.remove(stubs, from: out)
         let fsck = try Command("e2fsck", ["-fy", out]).run()
         guard fsck.status <= 1 else { throw FirebuildError(.subprocess, "e2fsck of the built image failed: \(fsck.stdoutString.suffix(400))") }
         if let sizeMiB {
@@ -155,7 +163,8 @@ public final class BuildEngine {
         if let stage = plan.stages.first(where: { $0.name == from.lowercased() || (Int(from) == $0.index) }),
            var o = outcomes[stage.index] {
             if o.rawImage == nil {
-                o.rawImage = try export(o.point, scratch: scratch, name: "stage-\(stage.index)", sizeMiB: nil, shrink: false)
+                o.rawImage = try export(o.point, scratch: scratch, name: "stage-\(stage.index)", sizeMiB: nil, shrink: false,
+                                        removing: o.mountStubs)
                 outcomes[stage.index] = o
             }
             raw = o.rawImage ?? ""

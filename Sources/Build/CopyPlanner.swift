@@ -100,9 +100,21 @@ public struct CopyPlanner {
             case .path(let raw):
                 for e in entries {
                     let pivot = spec.parents ? parentsRelative(raw: raw, matched: e.relativePath) : nil
-                    try copyEntry(e, pivot: pivot, spec: spec, intoDirectory: intoDirectory, dest: destPath, ctx: &ctx)
+                    // A source that is itself a symlink is followed (BuildKit's FollowSymlinks for
+                    // COPY/ADD sources): the target's content and metadata under the source's name.
+                    // Symlinks inside copied directories stay symlinks.
+                    let followed = e.kind == .symlink ? try tree.resolveLink(e) : e
+                    try copyEntry(followed, name: BuildPath.basename(e.relativePath), pivot: pivot, spec: spec,
+                                  intoDirectory: intoDirectory, dest: destPath, ctx: &ctx)
                 }
             }
+        }
+        // The directory receiving the copied entries, when missing, belongs to root (or the --chown
+        // user), never to the owner a --from file keeps: otherwise the guest would create it with the
+        // first file's owner. BuildKit creates it 0755 the same way.
+        let receiving = intoDirectory ? destPath : BuildPath.dirname(destPath)
+        if receiving != "/", !ctx.ops.isEmpty, !ctx.ops.contains(where: { $0.path == receiving }), try existing(receiving) != .directory {
+            ctx.ops.insert(.directory(path: receiving, mode: 0o755, owner: owner ?? .ids(uid: 0, gid: 0)), at: 0)
         }
         return ctx.ops
     }
@@ -117,7 +129,9 @@ public struct CopyPlanner {
         return String(matched.dropFirst(prefix.count + 1))
     }
 
-    func copyEntry(_ e: SourceTree.Entry, pivot: String?, spec: CopySpec, intoDirectory: Bool, dest: String, ctx: inout Context) throws {
+    /// `name`: the source's own name (differs from `e`'s when `e` is a followed symlink's target).
+    func copyEntry(_ e: SourceTree.Entry, name: String, pivot: String?, spec: CopySpec, intoDirectory: Bool, dest: String,
+                   ctx: inout Context) throws {
         if ctx.isExcludedByFlag(e.relativePath, base: "") { return }
         switch e.kind {
         case .directory:
@@ -140,7 +154,7 @@ public struct CopyPlanner {
         case .file, .symlink, .other:
             let target: String
             if let pivot { target = BuildPath.join(dest, pivot); ctx.ensureParents(of: target, under: dest) }
-            else { target = intoDirectory ? BuildPath.join(dest, BuildPath.basename(e.relativePath)) : dest }
+            else { target = intoDirectory ? BuildPath.join(dest, name) : dest }
             try ctx.appendLeaf(e, in: tree, at: target)
         }
     }
@@ -175,9 +189,12 @@ public struct CopyPlanner {
 
         mutating func copyContents(of rel: String, in tree: SourceTree, to target: String) throws {
             // The directory copied into is created 0755 (root or --chown), never given the mode of the
-            // host folder it came from (a 0700 temp dir would otherwise lock users out of /app).
+            // host folder it came from (a 0700 temp dir would otherwise lock users out of /app), nor
+            // --chmod's: `--chmod=0640` would leave it without x, unusable. buildah and Docker up to
+            // 28.0 do the same (BuildKit briefly applied --chmod to it, moby/moby#49851). Directories
+            // inside the copied tree do get --chmod. Found by the buildah acceptance test.
             if !ops.contains(where: { $0.path == target }) && !existingDirectories.contains(target) {
-                ops.append(.directory(path: target, mode: chmod ?? 0o755, owner: owner ?? .ids(uid: 0, gid: 0)))
+                ops.append(.directory(path: target, mode: 0o755, owner: owner ?? .ids(uid: 0, gid: 0)))
             }
             for e in try tree.walk(rel) {
                 if isExcludedByFlag(e.relativePath, base: rel) { continue }

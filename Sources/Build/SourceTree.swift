@@ -65,6 +65,25 @@ public struct SourceTree: Sendable {
                      gid: Int(st.st_gid), linkTarget: target)
     }
 
+    /// The entry a symlink finally points to, resolved inside this tree (an absolute target is
+    /// taken from the tree's root, `..` never climbs above it), as BuildKit resolves COPY sources.
+    public func resolveLink(_ e: Entry) throws -> Entry {
+        var current = e
+        for _ in 0..<40 where current.kind == .symlink {
+            let target = current.linkTarget ?? ""
+            let base = target.hasPrefix("/") ? "/" : BuildPath.dirname("/" + current.relativePath)
+            let rel = BuildPath.contextRelative(BuildPath.join(base, target))
+            guard let next = entry(rel) else {
+                throw FirebuildError(.notFound, "\(e.relativePath) in the \(label) is a symlink to \(e.linkTarget ?? ""), which is not in the \(label)")
+            }
+            current = next
+        }
+        guard current.kind != .symlink else {
+            throw FirebuildError(.invalidArgument, "\(e.relativePath) in the \(label): too many levels of symbolic links")
+        }
+        return current
+    }
+
     /// Names in a directory, sorted (byte order, like Go's filepath.Walk) so plans are reproducible.
     public func children(_ rel: String) throws -> [String] {
         do {

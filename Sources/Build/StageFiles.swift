@@ -7,7 +7,6 @@ enum StageFiles {
     static func extract(image: String, paths: [String], into dir: String) throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var script = ""
         var wanted = Set<String>()
         for p in paths {
             // The fixed part of the path: wildcards are matched later on the extracted tree.
@@ -24,10 +23,28 @@ enum StageFiles {
                 wanted.insert(fixed.joined(separator: "/"))
             }
         }
-        for rel in wanted.sorted() {
+        // A source that is a symlink is copied as its target (CopyPlanner follows it): extract the
+        // targets too, a few hops deep, or the planner would find a dangling link.
+        var round = wanted
+        var done = Set<String>()
+        for _ in 0..<8 where !round.isEmpty {
+            try rdump(round.subtracting(done), from: image, into: dir)
+            done.formUnion(round)
+            round = Set(round.compactMap { rel -> String? in
+                guard let target = try? fm.destinationOfSymbolicLink(atPath: dir + "/" + rel) else { return nil }
+                let base = target.hasPrefix("/") ? "/" : BuildPath.dirname("/" + rel)
+                let next = BuildPath.contextRelative(BuildPath.join(base, target))
+                return next.isEmpty || done.contains(next) ? nil : next
+            })
+        }
+    }
+
+    static func rdump(_ paths: Set<String>, from image: String, into dir: String) throws {
+        var script = ""
+        for rel in paths.sorted() {
             let parent = BuildPath.dirname("/" + rel)
             let hostParent = parent == "/" ? dir : dir + parent
-            try fm.createDirectory(atPath: hostParent, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: hostParent, withIntermediateDirectories: true)
             script += "rdump \"/\(rel)\" \"\(hostParent)\"\n"
         }
         guard !script.isEmpty else { return }

@@ -185,7 +185,9 @@ struct StageRunner {
             case .bytes(let b): try conn.writeFile(req, data: b, timeout: 600)
             }
         case let .symlink(path, target, o):
-            try conn.mkdir(MkdirRequest(path: BuildPath.dirname(path), mode: 0o755))
+            // Only a missing parent is created: mkdir of an existing one would reset its mode to 0755.
+            let parent = BuildPath.dirname(path)
+            if try !conn.stat(parent, followLinks: true).exists { try conn.mkdir(MkdirRequest(path: parent, mode: 0o755)) }
             let (status, _, err) = try conn.execCollect(ExecRequest(argv: ["/proc/1/exe", "--symlink", target, path]), timeout: 60)
             guard status.success else {
                 throw FirebuildError(.guest, "cannot create symlink \(path) -> \(target): \(String(decoding: err, as: UTF8.self))")

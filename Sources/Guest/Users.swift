@@ -90,14 +90,17 @@ public enum UserDatabase {
     }
 
     /// Resolves an owner for COPY --chown / chown requests: an explicit uid/gid wins over `owner`.
-    /// Without a group, the gid is the numeric uid, as Docker documents for `--chown`.
+    /// Without a group, a user *name* gets its primary group from /etc/passwd and a numeric uid gets
+    /// the same number as gid: what BuildKit does (file op `readUser`) and buildah too. (The Dockerfile
+    /// reference says "same numeric UID as the GID" for both; BuildKit only does it for numeric uids.
+    /// Found by the buildah acceptance test: `--chown=svc`, `USER svc` + WORKDIR.)
     public static func resolveOwner(owner: String?, uid: Int?, gid: Int?, root: String) throws -> (uid: UInt32, gid: UInt32)? {
         if (owner ?? "").isEmpty && uid == nil && gid == nil { return nil }
         var u: UInt32 = 0, g: UInt32? = nil
         if let owner, !owner.isEmpty {
             let r = try resolve(owner, root: root)
             u = r.uid
-            if owner.contains(":") { g = r.gid }
+            if owner.contains(":") || UInt32(owner.trimmingSpaces()) == nil { g = r.gid }
         }
         if let uid { u = UInt32(truncatingIfNeeded: uid) }
         if let gid { g = UInt32(truncatingIfNeeded: gid) }

@@ -53,14 +53,15 @@ final class TempTree {
     func paths(_ ops: [FileOp]) -> [String] { ops.map(\.path) }
 
     // (sources, destination, workdir, existing dir?, expected paths) — the Docker reference cases.
+    // A missing receiving directory comes first (root-owned 0755, see ownersModesAndChmod).
     @Test(arguments: [
         (["a.txt"], "/dst", "/", false, ["/dst"]),                       // file to a new name
-        (["a.txt"], "/dst/", "/", false, ["/dst/a.txt"]),                // trailing slash: into the directory
+        (["a.txt"], "/dst/", "/", false, ["/dst", "/dst/a.txt"]),        // trailing slash: into the directory
         (["a.txt"], "/dst", "/", true, ["/dst/a.txt"]),                  // existing directory
-        (["a.txt"], "rel", "/app", false, ["/app/rel"]),                 // relative to WORKDIR
-        (["a.txt"], ".", "/app", false, ["/app/a.txt"]),                 // "." is the WORKDIR itself
-        (["a.txt", "b.txt"], "/d/", "/", false, ["/d/a.txt", "/d/b.txt"]),
-        (["*.txt"], "/d", "/", false, ["/d/a.txt", "/d/b.txt"]),         // wildcard with 2 matches: a directory
+        (["a.txt"], "rel", "/app", false, ["/app", "/app/rel"]),         // relative to WORKDIR
+        (["a.txt"], ".", "/app", false, ["/app", "/app/a.txt"]),         // "." is the WORKDIR itself
+        (["a.txt", "b.txt"], "/d/", "/", false, ["/d", "/d/a.txt", "/d/b.txt"]),
+        (["*.txt"], "/d", "/", false, ["/d", "/d/a.txt", "/d/b.txt"]),   // wildcard with 2 matches: a directory
         (["src"], "/s", "/", false, ["/s", "/s/sub", "/s/sub/y.go", "/s/x.go"]),  // directory contents
         (["nothing*"], "/d/", "/", false, [String]()),                   // empty wildcard is fine
         (["../../a.txt"], "/z", "/", false, ["/z"]),                     // cannot climb out of the context
@@ -90,6 +91,7 @@ final class TempTree {
     @Test func ownersModesAndChmod() throws {
         let ops = try plan(CopySpec(sources: [.path("run.sh"), .path("a.txt")], destination: "/bin/", chown: "app:staff", chmod: "0750"))
         #expect(ops == [
+            .directory(path: "/bin", mode: 0o755, owner: .name("app:staff")),  // missing: made for the --chown user
             .file(path: "/bin/run.sh", content: .host(tree.root + "/run.sh"), mode: 0o750, owner: .name("app:staff")),
             .file(path: "/bin/a.txt", content: .host(tree.root + "/a.txt"), mode: 0o750, owner: .name("app:staff")),
         ])
@@ -98,18 +100,31 @@ final class TempTree {
         let numeric = try plan(CopySpec(sources: [.path("a.txt")], destination: "/x", chown: "1000"))
         #expect(numeric.first == .file(path: "/x", content: .host(tree.root + "/a.txt"), mode: 0o644, owner: .ids(uid: 1000, gid: 1000)))
         #expect(throws: FirebuildError.self) { try plan(CopySpec(sources: [.path("a.txt")], destination: "/x", chmod: "u+x")) }
+        // Owners kept from the source (--from, archives) never own the missing receiving directory.
+        let stage = CopyPlanner(tree: SourceTree(root: tree.root, preserveOwnership: true), scratchDir: tree.root + "/.s")
+        let kept = try stage.plan(CopySpec(sources: [.path("a.txt")], destination: "/new/dir/"))
+        #expect(kept.first == .directory(path: "/new/dir", mode: 0o755, owner: .ids(uid: 0, gid: 0)))
     }
 
-    @Test func symlinksAreCopiedAsLinks() throws {
+    /// A source that is a symlink is followed (BuildKit: FollowSymlinks), under its own name; links
+    /// inside a copied directory stay links.
+    @Test func symlinkSourcesAreFollowedNestedLinksKept() throws {
         let ops = try plan(CopySpec(sources: [.path("link")], destination: "/l"))
-        #expect(ops == [.symlink(path: "/l", target: "a.txt", owner: .ids(uid: 0, gid: 0))])
+        #expect(ops == [.file(path: "/l", content: .host(tree.root + "/a.txt"), mode: 0o644, owner: .ids(uid: 0, gid: 0))])
+        let into = try plan(CopySpec(sources: [.path("link")], destination: "/d/"), existing: ["/d": .directory])
+        #expect(into == [.file(path: "/d/link", content: .host(tree.root + "/a.txt"), mode: 0o644, owner: .ids(uid: 0, gid: 0))])
+        let all = try plan(CopySpec(sources: [.path(".")], destination: "/ctx/"))
+        #expect(all.contains(.symlink(path: "/ctx/link", target: "a.txt", owner: .ids(uid: 0, gid: 0))))
+        let dangling = try TempTree([:], links: ["bad": "../../etc/passwd"])
+        let planner = CopyPlanner(tree: SourceTree(root: dangling.root), scratchDir: dangling.root + "/.s")
+        #expect(throws: FirebuildError.self) { try planner.plan(CopySpec(sources: [.path("bad")], destination: "/x")) }
     }
 
     @Test func parentsKeepsTheSourcePath() throws {
         let ops = try plan(CopySpec(sources: [.path("src/sub/y.go"), .path("docs/r.md")], destination: "/p/", parents: true))
-        #expect(paths(ops) == ["/p/src", "/p/src/sub", "/p/src/sub/y.go", "/p/docs", "/p/docs/r.md"])
+        #expect(paths(ops) == ["/p", "/p/src", "/p/src/sub", "/p/src/sub/y.go", "/p/docs", "/p/docs/r.md"])
         let pivot = try plan(CopySpec(sources: [.path("src/./sub/y.go")], destination: "/p/", parents: true))
-        #expect(paths(pivot) == ["/p/sub", "/p/sub/y.go"])
+        #expect(paths(pivot) == ["/p", "/p/sub", "/p/sub/y.go"])
     }
 
     @Test func excludeSkipsMatches() throws {
@@ -118,10 +133,11 @@ final class TempTree {
     }
 
     @Test func heredocAndDownloadSources() throws {
-        let ops = try plan(CopySpec(sources: [.inline(name: "hello", data: "hi\n")], destination: "/etc/"))
+        let ops = try plan(CopySpec(sources: [.inline(name: "hello", data: "hi\n")], destination: "/etc/"), existing: ["/etc": .directory])
         #expect(ops == [.file(path: "/etc/hello", content: .bytes(Array("hi\n".utf8)), mode: 0o644, owner: nil)])
         let dl = try plan(CopySpec(isAdd: true, sources: [.download(hostPath: "/tmp/x", fileName: "f.tgz")], destination: "/d/"))
-        #expect(dl == [.file(path: "/d/f.tgz", content: .host("/tmp/x"), mode: 0o600, owner: nil)])
+        #expect(dl == [.directory(path: "/d", mode: 0o755, owner: .ids(uid: 0, gid: 0)),
+                       .file(path: "/d/f.tgz", content: .host("/tmp/x"), mode: 0o600, owner: nil)])
     }
 
     @Test(arguments: ["", "z", "j", "J"])
@@ -136,7 +152,7 @@ final class TempTree {
         #expect(ops.map(\.path) == ["/opt", "/opt/top", "/opt/top/file.txt"])
         // COPY never unpacks.
         let copied = try planner.plan(CopySpec(sources: [.path("a.tar")], destination: "/opt/"))
-        #expect(copied.map(\.path) == ["/opt/a.tar"])
+        #expect(copied.map(\.path) == ["/opt", "/opt/a.tar"])
     }
 
     @Test func contentDigestFollowsFileBytes() throws {
