@@ -90,9 +90,10 @@ public final class BuildEngine {
                 guard let o = outcomes[i] else { throw FirebuildError(.internal, "stage \(i) was not built before stage \(stage.index)") }
                 start = o.point
             }
-            let planner = StageStepPlanner(context: resolved.context, scratch: scratch) { [unowned self] from, paths in
+            var planner = StageStepPlanner(context: resolved.context, scratch: scratch) { [unowned self] from, paths in
                 try self.fromTree(from, paths: paths, plan: plan, outcomes: &outcomes, scratch: scratch, base: base)
             }
+            planner.fileName = parsed.fileName
             let steps = try planner.steps(stage, pre: isTarget ? request.preBuildCommands : [],
                                           post: isTarget ? request.postBuildCommands : [], startKey: start.key)
             let runner = StageRunner(engine: self, request: request, stageLabel: "stage \(n + 1)/\(plan.stages.count)", stageName: stage.observerName,

@@ -39,7 +39,8 @@ final class StageVM {
     /// The overlay currently written by the guest (QMP moves it forward at each snapshot).
     private(set) var activeLayer: String
 
-    init(machine: BuildMachine, overlay: String, runDir: String, id: String, env: [String]) throws {
+    /// `extraDisks`: RUN --mount=type=cache images (the guest finds them by filesystem UUID).
+    init(machine: BuildMachine, overlay: String, runDir: String, id: String, env: [String], extraDisks: [VMDisk] = []) throws {
         let kernel = try machine.kernel()
         driver = QEMUDriver(probeCachePath: FirebuildPaths().runCache + "/accel-probe.json")
         self.runDir = runDir
@@ -48,7 +49,7 @@ final class StageVM {
         var args = "quiet root=/dev/vda rw firebuild.init=/sbin/firebuild-init"
         for (k, v) in GuestChannel.kernelParameters(for: .qemu) { args += " \(k)=\(v)" }
         let config = VMConfig(id: id, kernelPath: kernel.bzImagePath ?? kernel.vmlinuxPath, initrdPath: kernel.initrdPath,
-                              kernelArgs: args, rootDisk: VMDisk(path: overlay, format: .qcow2),
+                              kernelArgs: args, rootDisk: VMDisk(path: overlay, format: .qcow2), extraDisks: extraDisks,
                               memMiB: machine.memMiB, vcpus: machine.vcpus, runDirectory: runDir)
         handle = try driver.start(config)
         instance = driver.instance(handle)

@@ -193,11 +193,13 @@ public struct ExecRequest: Equatable, Sendable, GuestMessage {
     public var workdir: String?
     /// When true the host sends `stdin` frames (an empty one closes stdin); otherwise stdin is /dev/null.
     public var stdin: Bool
+    /// Mounts for this process only (RUN --mount), in its own mount namespace. Absent in older hosts' requests.
+    public var mounts: [ExecMount]
 
     public init(argv: [String], env: [String] = [], replaceEnv: Bool = false, user: String? = nil,
-                workdir: String? = nil, stdin: Bool = false) {
+                workdir: String? = nil, stdin: Bool = false, mounts: [ExecMount] = []) {
         self.argv = argv; self.env = env; self.replaceEnv = replaceEnv; self.user = user
-        self.workdir = workdir; self.stdin = stdin
+        self.workdir = workdir; self.stdin = stdin; self.mounts = mounts
     }
 
     public init(json j: JSON) throws {
@@ -208,12 +210,14 @@ public struct ExecRequest: Equatable, Sendable, GuestMessage {
         env = try Field.optStrings(j, "env") ?? []; replaceEnv = try Field.bool(j, "replaceEnv")
         user = try Field.optString(j, "user"); workdir = try Field.optString(j, "workdir")
         stdin = try Field.bool(j, "stdin")
+        mounts = try ExecMount.list(j, "mounts")
     }
 
     public var json: JSON {
         var o = ObjectBuilder()
         o.set("argv", argv); o.set("env", env); o.set("replaceEnv", replaceEnv); o.set("user", user)
         o.set("workdir", workdir); o.set("stdin", stdin)
+        if !mounts.isEmpty { o.set("mounts", JSON.array(mounts.map(\.json))) }
         return o.json
     }
 }
