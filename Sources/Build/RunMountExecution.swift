@@ -32,9 +32,7 @@ extension StageRunner {
                                           uid: uid.map { Int($0) }, gid: gid.map { Int($0) }))
             case let .secret(id, target, envName, required, mode, uid, gid):
                 guard let source = request.secrets[id], let value = try source.value(id: id) else {
-                    if required {
-                        throw FirebuildError(.notFound, "RUN needs secret \"\(id)\" (required=true) but the build has none: pass --secret id=\(id),src=PATH or --secret id=\(id),env=VAR (Lua: secrets = { \(id) = \"path\" })", location: location)
-                    }
+                    if required { throw missingSecret(id, location: location) }
                     continue  // BuildKit: an optional secret that was not given is simply not mounted
                 }
                 if let target {
@@ -49,6 +47,21 @@ extension StageRunner {
             if let stub = try missingAncestor(of: m.target, conn: conn) { p.stubs.append((stub, m.target)) }
         }
         return p
+    }
+
+    func missingSecret(_ id: String, location: String) -> FirebuildError {
+        FirebuildError(.notFound, "RUN needs secret \"\(id)\" (required=true) but the build has none: pass --secret id=\(id),src=PATH or --secret id=\(id),env=VAR (Lua: secrets = { \(id) = \"path\" })", location: location)
+    }
+
+    /// Fails before any VM boots when a step to run needs a required secret the build lacks.
+    func checkRequiredSecrets(_ steps: ArraySlice<StageStep>) throws {
+        for step in steps {
+            for case let .secret(id, _, _, true, _, _, _) in step.mounts {
+                guard let source = request.secrets[id], try source.value(id: id) != nil else {
+                    throw missingSecret(id, location: "\(fileName):\(step.line)")
+                }
+            }
+        }
     }
 
     /// The topmost missing directory on the way to `path` (nil when `path` exists): what the mount

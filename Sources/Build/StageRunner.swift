@@ -58,6 +58,7 @@ struct StageRunner {
         try FileManager.default.createDirectory(atPath: layerDir, withIntermediateDirectories: true)
         func layerFile(_ key: String) -> String { noCache ? "\(layerDir)/\(key).qcow2" : cache.newLayerPath(key) }
 
+        try checkRequiredSecrets(steps[prefix...])
         var file = layerFile(steps[prefix].key)
         try Self.overlay(backing: point.path, at: file)
         let vmID = "fbb-\(UInt32.random(in: 0...UInt32.max))"

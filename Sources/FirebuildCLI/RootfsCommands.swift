@@ -78,12 +78,13 @@ struct RootfsCommand: ParsableCommand {
                                             platform: try Platform(parsing: registry.platform))
             print(try service.pull(reference, tag: target, options: options).tag.description)
         case .dockerfile(let dockerfile):
-            let request = BuildRequest(dockerfile: dockerfile, context: build.context, tag: target.description, target: self.target,
+            var request = BuildRequest(dockerfile: dockerfile, context: build.context, tag: target.description, target: self.target,
                                        buildArgs: try build.buildArgMap(), noCache: build.noCache, timeout: build.timeout,
                                        stepInactivityTimeout: build.stepTimeout,
                                        machine: build.machine(kernelRoot: storageConfig.kernelRoot),
                                        preBuildCommands: preBuild, postBuildCommands: postBuild,
                                        filesystemSizeMiB: size.sizeMiB.map { Int($0) }, cniNetworkName: cniNetworkName)
+            request.secrets = try build.secretMap()
             let provider = StoreImageProvider(storage: storageConfig, insecureRegistries: registry.insecureRegistries)
             let result = try BuildEngine(images: provider).build(request)
             print("built \(result.tag) in \(String(format: "%.1f", result.duration)) s: \(result.stepsRun) steps run, \(result.stepsCached) cached, \(result.vmBoots) VM boot(s)")

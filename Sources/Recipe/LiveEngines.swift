@@ -113,11 +113,12 @@ final class LiveBuilder: RecipeBuilder {
         if let mem = r.mem { machine.memMiB = mem }
         if let cpu = r.cpu { machine.vcpus = cpu }
         let adapter = observer.map(ObserverAdapter.init)
-        let request = BuildRequest(dockerfile: dockerfile, context: r.context, tag: tag.description, target: r.target,
+        var request = BuildRequest(dockerfile: dockerfile, context: r.context, tag: tag.description, target: r.target,
                                    buildArgs: r.buildArgs, noCache: r.noCache, timeout: r.timeout, machine: machine,
                                    preBuildCommands: r.preBuildCommands, postBuildCommands: r.postBuildCommands,
                                    filesystemSizeMiB: r.filesystemSizeMiB, cniNetworkName: r.cniNetworkName,
                                    observer: adapter)
+        request.secrets = r.secrets.mapValues { $0.hasPrefix("env:") ? .env(String($0.dropFirst(4))) : .file($0) }
         let engine = BuildEngine(images: StoreImageProvider(storage: storage), paths: settings.runPaths)
         try withGuestInit(settings) { _ = try engine.build(request) }
         guard let built = try images.store(settings).find(tag) else {
