@@ -44,6 +44,7 @@ struct ExecMountProcessTests {
         let src = h.root + "/staged"
         try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
         try "bound\n".write(toFile: src + "/f.txt", atomically: true, encoding: .utf8)
+        chmod(src + "/f.txt", 0o666)  // the command runs as app (1234)
         try "secret-value".write(toFile: h.root + "/secret", atomically: true, encoding: .utf8)
         let mounts = [
             ExecMount(kind: .tmpfs, target: dir + "/tmp", size: 1 << 20),
