@@ -96,9 +96,10 @@ public final class BuildEngine {
                 start = o.point
                 stubs = o.mountStubs
             }
-            let planner = StageStepPlanner(context: resolved.context, scratch: scratch) { [unowned self] from, paths in
+            var planner = StageStepPlanner(context: resolved.context, scratch: scratch) { [unowned self] from, paths in
                 try self.fromTree(from, paths: paths, plan: plan, outcomes: &outcomes, scratch: scratch, base: base)
             }
+            planner.fileName = parsed.fileName
             let steps = try planner.steps(stage, pre: isTarget ? request.preBuildCommands : [],
                                           post: isTarget ? request.postBuildCommands : [], startKey: start.key)
             let runner = StageRunner(engine: self, request: request, stageLabel: "stage \(n + 1)/\(plan.stages.count)", stageName: stage.observerName,

@@ -27,6 +27,9 @@ public struct BuildRequest: Sendable {
     public var cni = BuildCNISettings()
     /// Where build output lines go (`[stage 1/2 step 3/7] …`).
     public var output: @Sendable (String) -> Void
+    /// Build secrets by id, for `RUN --mount=type=secret` (`--secret id=ID,src=PATH|env=VAR`).
+    /// Their values are read when a step needs them, never logged nor part of a cache key.
+    public var secrets: [String: BuildSecretSource] = [:]
     /// Step callbacks (recipe hooks); called on the building thread, or the step's output reader for `onOutput`.
     nonisolated(unsafe) public var observer: BuildObserver?
 

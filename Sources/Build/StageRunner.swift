@@ -58,6 +58,7 @@ struct StageRunner {
         try FileManager.default.createDirectory(atPath: layerDir, withIntermediateDirectories: true)
         func layerFile(_ key: String) -> String { noCache ? "\(layerDir)/\(key).qcow2" : cache.newLayerPath(key) }
 
+        try checkRequiredSecrets(steps[prefix...])
         var file = layerFile(steps[prefix].key)
         try Self.overlay(backing: point.path, at: file)
         let vmID = "fbb-\(UInt32.random(in: 0...UInt32.max))"
@@ -70,7 +71,11 @@ struct StageRunner {
                 request.output("warning: the network of build VM \(vmID) was not fully removed (\(error)); run `firebuild purge`")
             }
         }
-        let vm = try StageVM(machine: request.machine, overlay: file, runDir: scratch + "/" + vmID, id: vmID, env: [], network: network)
+        // RUN --mount=type=cache images, locked until this VM is gone (defers run after the kill below).
+        let caches = try CacheMountStore(root: engine.paths.runCache + "/build-cache-mounts").attach(CacheMountSet.wanted(by: steps[prefix...]))
+        defer { caches.release() }
+        let vm = try StageVM(machine: request.machine, overlay: file, runDir: scratch + "/" + vmID, id: vmID, env: [],
+                             network: network, extraDisks: caches.disks)
         stats.boots = 1
         let watchdog = Watchdog(vm: vm, deadline: deadline, inactivity: request.stepInactivityTimeout)
         watchdog.start()
@@ -90,7 +95,7 @@ struct StageRunner {
                     // first failure and fail the build with it once the step is done.
                     let observerFailure = FailureBox()
                     try FirebuildTracing.span("vm.exec", attributes: [FirebuildSpanKey.vmID: vmID]) { _ in
-                        try execute(step, vm: vm, watchdog: watchdog) { line in
+                        try execute(step, vm: vm, watchdog: watchdog, caches: caches) { line in
                             say(j, steps.count, line)
                             if let observer = request.observer, observerFailure.error == nil {
                                 do { try observer.onOutput(stepInfo, line: line) } catch { observerFailure.error = error }
@@ -128,19 +133,23 @@ struct StageRunner {
         try Command("qemu-img", ["create", "-q", "-f", "qcow2", "-F", format, "-b", backing, path]).check()
     }
 
-    func execute(_ step: StageStep, vm: StageVM, watchdog: Watchdog, output: @escaping (String) -> Void) throws {
+    func execute(_ step: StageStep, vm: StageVM, watchdog: Watchdog, caches: CacheMountSet? = nil,
+                 output: @escaping (String) -> Void) throws {
         let conn = vm.connection
         switch step.action {
         case let .run(argv, env, user, workdir):
             try conn.mkdir(MkdirRequest(path: workdir, mode: 0o755))
+            let mounts = try prepareMounts(step, conn: conn, caches: caches)
             let lines = LineSplitter(emit: output)
-            var exec = ExecRequest(argv: argv, env: env, replaceEnv: true, user: user, workdir: workdir)
+            var exec = ExecRequest(argv: argv, env: env + mounts.env, replaceEnv: true, user: user, workdir: workdir,
+                                   mounts: mounts.mounts)
             exec.isolatedNetwork = step.network == "none"
             let status = try conn.exec(exec, timeout: nil) { stream, bytes in
                 watchdog.touch()
                 lines.feed(stream, bytes)
             }
             lines.flush()
+            if !step.mounts.isEmpty { cleanupMounts(mounts, conn: conn) }
             guard status.success else {
                 let what = status.code.map { "exited with status \($0)" } ?? "was \(status)"
                 throw FirebuildError(.subprocess, "RUN \(what)", location: "\(fileName):\(step.line)")

@@ -18,6 +18,8 @@ struct StageStep {
     /// `RUN --network=`: "none" runs the step in a namespace with loopback only; "default" and
     /// "host" use the build VM's network (the CNI network, or none without one).
     var network = "default"
+    /// RUN --mount mounts (RunMounts.swift), set up for this step's process only.
+    var mounts: [StepMount] = []
 }
 
 /// Turns a planned stage into steps and keys. COPY sources are resolved (and hashed) here, before
@@ -27,13 +29,15 @@ struct StageStepPlanner {
     var scratch: String
     /// Host trees of `COPY --from` sources (stage results or images), extracted on demand.
     var fromTree: (String, [String]) throws -> (tree: SourceTree, identity: String)
+    /// The Dockerfile's name, for error locations.
+    var fileName = "Dockerfile"
 
     func steps(_ stage: PlannedStage, pre: [String], post: [String], startKey: String) throws -> [StageStep] {
         var out: [StageStep] = []
         var parent = startKey
-        func add(_ action: StageStep.Action, line: Int, label: String, parts: [String]) {
+        func add(_ action: StageStep.Action, line: Int, label: String, parts: [String], mounts: [StepMount] = []) {
             let key = StepKey.key(parent: parent, parts: parts)
-            out.append(StageStep(action: action, key: key, line: line, label: label))
+            out.append(StageStep(action: action, key: key, line: line, label: label, mounts: mounts))
             parent = key
         }
         for cmd in pre {
@@ -45,12 +49,11 @@ struct StageStepPlanner {
             let common = StepKey.common(step)
             switch step.instruction {
             case .run(let r):
-                if let m = r.mounts.first {
-                    throw FirebuildError(.unsupported, "RUN --mount=type=\(m.type.rawValue) is not supported by firebuild builds yet; remove the mount or copy the files in", location: "\(step.node.original.prefix(60))")
-                }
+                let (mounts, mountParts) = try self.mounts(r, step: step, location: "\(fileName):\(step.startLine)")
                 let argv = Self.argv(r, shell: step.shell)
                 add(.run(argv: argv, env: step.environment.list, user: step.user.isEmpty ? nil : step.user, workdir: step.workingDir),
-                    line: step.startLine, label: label, parts: common + ["run", argv.joined(separator: "\u{0}"), "net=" + r.network])
+                    line: step.startLine, label: label, parts: common + ["run", argv.joined(separator: "\u{0}"), "net=" + r.network] + mountParts,
+                    mounts: mounts)
                 out[out.count - 1].network = r.network
             case .copy(let c):
                 let (spec, tree, identity) = try copySpec(c, step: step)

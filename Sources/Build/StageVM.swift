@@ -40,8 +40,10 @@ final class StageVM {
     private(set) var activeLayer: String
 
     /// With `network` QEMU runs in the VM's namespace on its tap and the guest gets the CNI
-    /// result's address; without it the guest has loopback only.
-    init(machine: BuildMachine, overlay: String, runDir: String, id: String, env: [String], network: BuildVMNetwork? = nil) throws {
+    /// result's address; without it the guest has loopback only. `extraDisks`: RUN --mount=type=cache
+    /// images (the guest finds them by filesystem UUID).
+    init(machine: BuildMachine, overlay: String, runDir: String, id: String, env: [String], network: BuildVMNetwork? = nil,
+         extraDisks: [VMDisk] = []) throws {
         let kernel = try machine.kernel()
         driver = QEMUDriver(probeCachePath: FirebuildPaths().runCache + "/accel-probe.json")
         self.runDir = runDir
@@ -50,7 +52,7 @@ final class StageVM {
         var args = "quiet root=/dev/vda rw firebuild.init=/sbin/firebuild-init"
         for (k, v) in GuestChannel.kernelParameters(for: .qemu) { args += " \(k)=\(v)" }
         let config = VMConfig(id: id, kernelPath: kernel.bzImagePath ?? kernel.vmlinuxPath, initrdPath: kernel.initrdPath,
-                              kernelArgs: args, rootDisk: VMDisk(path: overlay, format: .qcow2),
+                              kernelArgs: args, rootDisk: VMDisk(path: overlay, format: .qcow2), extraDisks: extraDisks,
                               memMiB: machine.memMiB, vcpus: machine.vcpus, network: network?.vmNetwork, runDirectory: runDir,
                               netnsPath: network?.netnsPath)
         handle = try driver.start(config)

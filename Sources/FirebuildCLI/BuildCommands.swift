@@ -34,6 +34,18 @@ struct BuildFlags: ParsableArguments {
     @Option(name: .customLong("cpu"), help: "Build VM vCPUs.")
     var cpu: Int = 1
 
+    @Option(name: .customLong("secret"), help: "A build secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR (repeatable; never stored in the image or the cache).")
+    var secrets: [String] = []
+
+    func secretMap() throws -> [String: BuildSecretSource] {
+        var out: [String: BuildSecretSource] = [:]
+        for s in secrets {
+            let (id, source) = try BuildSecretSource.parse(s)
+            if out[id] != nil { throw ValidationError("--secret id=\(id) is given twice") }
+            out[id] = source
+        }
+        return out
+    }
 
     func buildArgMap() throws -> [String: String] {
         var out: [String: String] = [:]
@@ -77,6 +89,7 @@ struct BaseosCommand: ParsableCommand {
                                    stepInactivityTimeout: build.stepTimeout, machine: build.machine(kernelRoot: storageConfig.kernelRoot),
                                    filesystemSizeMiB: size.sizeMiB.map { Int($0) }, cniNetworkName: network.cniNetworkName)
         request.cni = network.settings
+        request.secrets = try build.secretMap()
         let result = try BuildEngine(images: StoreImageProvider(storage: storageConfig)).build(request)
         print("built base OS \(result.tag) (\(result.stepsRun) steps run, \(result.stepsCached) cached)")
     }
@@ -117,18 +130,29 @@ struct CacheCommand: ParsableCommand {
             for e in entries {
                 print("\(e.key.prefix(12))  \((e.parent ?? "base").prefix(12).padding(toLength: 12, withPad: " ", startingAt: 0))  \(String(format: "%7.1fM", Double(e.bytes) / 1_048_576))  \(f.string(from: e.lastUsed))  \(e.description)")
             }
+            let mounts = CacheMountStore().list()
             print("\(entries.count) steps, \(bases.count) bases")
+            if !mounts.isEmpty {
+                print("\nCACHE MOUNT (RUN --mount=type=cache)     SIZE      LAST USED")
+                for m in mounts {
+                    print("\(m.id.padding(toLength: 38, withPad: " ", startingAt: 0))  \(String(format: "%7.1fM", Double(m.bytes) / 1_048_576))  \(f.string(from: m.lastUsed))")
+                }
+            }
         }
     }
 
     struct Prune: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove cached steps (all, or unused for --older-than hours).", discussion: "EXAMPLES:\n  firebuild cache prune\n  firebuild cache prune --older-than 48")
+        static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove cached steps and RUN --mount=type=cache directories (all, or unused for --older-than hours).", discussion: "Cache mounts a running build holds are kept.\n\nEXAMPLES:\n  firebuild cache prune\n  firebuild cache prune --older-than 48\n  firebuild cache prune --keep-mounts")
         @OptionGroup var global: GlobalOptions
-        @Option(name: .customLong("older-than"), help: "Only steps unused for this many hours.")
+        @Option(name: .customLong("older-than"), help: "Only steps (and cache mounts) unused for this many hours.")
         var olderThan: Double?
+        @Flag(name: .customLong("keep-mounts"), help: "Keep RUN --mount=type=cache directories; prune only cached steps.")
+        var keepMounts = false
         func run() throws {
             try global.apply()
-            let freed = try BuildCache().prune(olderThan: olderThan.map { Date().addingTimeInterval(-$0 * 3600) })
+            let cutoff = olderThan.map { Date().addingTimeInterval(-$0 * 3600) }
+            var freed = try BuildCache().prune(olderThan: cutoff)
+            if !keepMounts { freed += try CacheMountStore().prune(olderThan: cutoff) }
             print(String(format: "freed %.1f MiB", Double(freed) / 1_048_576))
         }
     }

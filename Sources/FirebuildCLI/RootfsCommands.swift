@@ -90,6 +90,7 @@ struct RootfsCommand: ParsableCommand {
                                        preBuildCommands: preBuild, postBuildCommands: postBuild,
                                        filesystemSizeMiB: size.sizeMiB.map { Int($0) }, cniNetworkName: network.cniNetworkName)
             request.cni = network.settings
+            request.secrets = try build.secretMap()
             let provider = StoreImageProvider(storage: storageConfig, insecureRegistries: registry.insecureRegistries)
             let result = try BuildEngine(images: provider).build(request)
             print("built \(result.tag) in \(String(format: "%.1f", result.duration)) s: \(result.stepsRun) steps run, \(result.stepsCached) cached, \(result.vmBoots) VM boot(s)")

@@ -196,11 +196,13 @@ public struct ExecRequest: Equatable, Sendable, GuestMessage {
     /// When true the process runs in a network namespace of its own with only loopback, up
     /// (`RUN --network=none`); otherwise it shares the guest's network. Absent in JSON = false.
     public var isolatedNetwork = false
+    /// Mounts for this process only (RUN --mount), in its own mount namespace. Absent in older hosts' requests.
+    public var mounts: [ExecMount]
 
     public init(argv: [String], env: [String] = [], replaceEnv: Bool = false, user: String? = nil,
-                workdir: String? = nil, stdin: Bool = false) {
+                workdir: String? = nil, stdin: Bool = false, mounts: [ExecMount] = []) {
         self.argv = argv; self.env = env; self.replaceEnv = replaceEnv; self.user = user
-        self.workdir = workdir; self.stdin = stdin
+        self.workdir = workdir; self.stdin = stdin; self.mounts = mounts
     }
 
     public init(json j: JSON) throws {
@@ -212,6 +214,7 @@ public struct ExecRequest: Equatable, Sendable, GuestMessage {
         user = try Field.optString(j, "user"); workdir = try Field.optString(j, "workdir")
         stdin = try Field.bool(j, "stdin")
         isolatedNetwork = try Field.bool(j, "isolatedNetwork")
+        mounts = try ExecMount.list(j, "mounts")
     }
 
     public var json: JSON {
@@ -219,6 +222,7 @@ public struct ExecRequest: Equatable, Sendable, GuestMessage {
         o.set("argv", argv); o.set("env", env); o.set("replaceEnv", replaceEnv); o.set("user", user)
         o.set("workdir", workdir); o.set("stdin", stdin)
         if isolatedNetwork { o.set("isolatedNetwork", true) }  // absent = shared: older inits read it unchanged
+        if !mounts.isEmpty { o.set("mounts", JSON.array(mounts.map(\.json))) }
         return o.json
     }
 }

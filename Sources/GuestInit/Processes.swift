@@ -59,7 +59,8 @@ extension Supervisor {
         let workdir = req.workdir ?? metadata?.workdirOverride ?? metadata?.image.workingDir
         do {
             procs.append(try NetworkIsolation.spawn(isolated: req.isolatedNetwork) {
-                try spawn(id: id, argv: req.argv, env: env, user: user, workdir: workdir, stdin: req.stdin, isWorkload: false)
+                try spawn(id: id, argv: req.argv, env: env, user: user, workdir: workdir, stdin: req.stdin, isWorkload: false,
+                          mounts: req.mounts)
             })
         } catch {
             // Like `docker exec`: the reason on stderr, then 127 (not found) or 126 (cannot run).
@@ -70,7 +71,7 @@ extension Supervisor {
     }
 
     func spawn(id: UInt32, argv: [String], env: [String], user: String, workdir: String?, stdin: Bool,
-               isWorkload: Bool) throws -> Proc {
+               isWorkload: Bool, mounts: [ExecMount] = []) throws -> Proc {
         let u = try UserDatabase.resolve(user, root: options.root)
         let dir = Workload.workdir(workdir)
         if !Posix.isDirectory(dir) {
@@ -78,10 +79,12 @@ extension Supervisor {
             if u.uid != 0 { _ = chown(dir, u.uid, u.gid) }
         }
         let finalEnv = Workload.finalEnv(env, hostname: metadata?.hostname, home: u.home)
-        let path = try Workload.resolveExecutable(argv[0], path: Workload.lookup(finalEnv, "PATH"), workdir: dir) { candidate in
-            var st = stat()
-            return stat(candidate, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(candidate, X_OK) == 0
-        }
+        // With mounts, the helper resolves the command inside its namespace (it may live in a mount).
+        let (path, execArgv) = !mounts.isEmpty ? MountedExec.launch(argv: argv, mounts: mounts, user: u, workdir: dir)
+            : (try Workload.resolveExecutable(argv[0], path: Workload.lookup(finalEnv, "PATH"), workdir: dir) { candidate in
+                var st = stat()
+                return stat(candidate, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(candidate, X_OK) == 0
+            }, argv)
 
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
         guard fb_pipe_cloexec(&outPipe) == 0, fb_pipe_cloexec(&errPipe) == 0 else { throw GuestError.posix("pipe") }
@@ -92,11 +95,11 @@ extension Supervisor {
         }
         defer { for fd in [outPipe[1], errPipe[1], inPipe[0]] where fd >= 0 { close(fd) } }
 
-        let cArgv = argv.map { strdup($0) } + [nil]
+        let cArgv = execArgv.map { strdup($0) } + [nil]
         let cEnv = finalEnv.map { strdup($0) } + [nil]
         defer { for p in cArgv + cEnv { free(p) } }
         var errNo: Int32 = 0, stage: Int32 = 0
-        let setIDs: Int32 = getuid() == 0 ? 1 : 0
+        let setIDs: Int32 = getuid() == 0 && mounts.isEmpty ? 1 : 0  // the mount helper drops privileges itself
         let pid = u.groups.withUnsafeBufferPointer { groups in
             fb_spawn(path, cArgv, cEnv, setIDs, u.uid, u.gid, groups.baseAddress, Int32(groups.count), dir,
                      inPipe[0] >= 0 ? inPipe[0] : 0, outPipe[1], errPipe[1], &errNo, &stage)

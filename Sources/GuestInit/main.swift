@@ -54,6 +54,9 @@ struct InitOptions {
             // Build helpers the host execs as /proc/1/exe (present in any image, even scratch):
             // flush the page cache before the host snapshots the disk; create a COPY'd symlink.
             case "--sync": sync(); exit(0)
+            // RUN --mount: the per-process mount helper, and the host's cleanup after the step.
+            case MountedExec.helperFlag: MountedExec.run(Array(args[(i + 1)...]))
+            case MountedExec.cleanupFlag: MountedExec.cleanup(Array(args[(i + 1)...]))
             case "--symlink":
                 guard i + 2 < args.count else { die("--symlink needs TARGET LINKPATH", code: 2) }
                 unlink(args[i + 2])

@@ -66,6 +66,8 @@ public struct RecipeBuildRequest: Equatable, Sendable {
     public var cpu: Int?
     public var vmlinuxID: String?
     public var timeout: TimeInterval?
+    /// Build secrets by id (RUN --mount=type=secret): an absolute file path, or `env:VAR`.
+    public var secrets: [String: String] = [:]
 
     public init(tag: String) {
         self.tag = tag

@@ -121,6 +121,7 @@ final class LiveBuilder: RecipeBuilder {
         // The build VMs' network uses the session's CNI settings, as `vm.run` does.
         request.cni = BuildCNISettings(confDir: r.cniConfDir ?? settings.cniConfDir, binDirs: settings.cniBinDirs,
                                        cacheDir: settings.cniCacheDir, hostNamespace: settings.hostNetns)
+        request.secrets = r.secrets.mapValues { $0.hasPrefix("env:") ? .env(String($0.dropFirst(4))) : .file($0) }
         let engine = BuildEngine(images: StoreImageProvider(storage: storage), paths: settings.runPaths)
         try withGuestInit(settings) { _ = try engine.build(request) }
         guard let built = try images.store(settings).find(tag) else {

@@ -8,6 +8,7 @@
 #include <net/if.h>
 #include <net/route.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -222,6 +223,11 @@ int fb_is_mountpoint(const char *path) {
 }
 
 int fb_bind_mount(const char *source, const char *target) { return mount(source, target, NULL, MS_BIND, NULL); }
+
+int fb_private_mount_namespace(void) {
+    if (unshare(CLONE_NEWNS) < 0) return -1;
+    return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+}
 
 // Runs before any Swift code (and before the Swift runtime initialises): a statically linked Swift
 // program needs /proc to find itself, and a kernel that starts init without an initrd has not

@@ -9,8 +9,8 @@ import LuaRuntime
 public enum BuildBinding: RecipeBinding {
     static let rootfsKeys = ["dockerfile", "docker_image", "docker_image_base", "context", "tag", "target", "build_args", "no_cache",
                              "pre_build_commands", "post_build_commands", "filesystem_size_mbs", "network", "cni_network_name",
-                             "mem", "cpu", "kernel", "vmlinux_id", "timeout", "hooks", "rebuild"]
-    static let baseosKeys = ["dockerfile", "context", "tag", "build_args", "filesystem_size_mbs", "hooks", "rebuild", "no_cache"]
+                             "mem", "cpu", "kernel", "vmlinux_id", "timeout", "hooks", "rebuild", "secrets"]
+    static let baseosKeys = ["dockerfile", "context", "tag", "build_args", "filesystem_size_mbs", "hooks", "rebuild", "no_cache", "secrets"]
 
     public static func register(into firebuild: LuaModule, vm: LuaVM, context: RecipeContext) throws {
         firebuild.function("rootfs") { args in
@@ -47,6 +47,10 @@ public enum BuildBinding: RecipeBinding {
             ?? r.dockerfile.flatMap { FileManager.default.fileExists(atPath: $0) ? ($0 as NSString).deletingLastPathComponent : nil }
         r.buildArgs = try o.stringMap("build_args") ?? [:]
         r.noCache = try o.bool("no_cache") ?? false
+        // secrets = { npmrc = "secrets/npmrc", token = "env:API_TOKEN" }: files relative to the recipe.
+        for (id, value) in try o.stringMap("secrets") ?? [:] {
+            r.secrets[id] = value.hasPrefix("env:") ? value : context.resolve(value)
+        }
         r.filesystemSizeMiB = try o.int("filesystem_size_mbs")
         if kind == .rootfs {
             r.target = try o.string("target")

@@ -42,6 +42,9 @@ int fb_remount_root_readonly(void);
 int fb_is_mountpoint(const char *path);
 /// Bind-mounts `source` onto `target` (both must exist).
 int fb_bind_mount(const char *source, const char *target);
+/// unshare(CLONE_NEWNS), then makes every mount private (MS_REC|MS_PRIVATE on /): mounts made
+/// afterwards exist only for this process and its children (RUN --mount).
+int fb_private_mount_namespace(void);
 /// reboot(RB_DISABLE_CAD): Ctrl-Alt-Del then sends SIGINT to PID 1 instead of an instant reboot
 /// (Firecracker's SendCtrlAltDel becomes a graceful shutdown).
 int fb_disable_ctrl_alt_del(void);
