@@ -2,6 +2,7 @@ import Dockerfile
 import FirebuildCore
 import Foundation
 import Logging
+import Runtime
 
 /// Builds a Dockerfile into a tagged ext4 root filesystem, one microVM per stage with uncached
 /// steps, every step's disk state an immutable qcow2 layer of the cache.
@@ -72,8 +73,8 @@ public final class BuildEngine {
             }
             try observer.beforeBuild(stages: plan.stages.map(\.observerName), steps: steps)
         }
-        let initPath = try InitBinary.locate()
-        let layers = BaseLayers(cache: cache, initPath: initPath)
+        _ = try BootFiles.guestInit(configured: nil)  // fail before any work when `make init` was not run
+        let layers = BaseLayers(cache: cache)
         var outcomes: [Int: StageOutcome] = [:]
         var counters = (boots: 0, run: 0, cached: 0)
 

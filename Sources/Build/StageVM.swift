@@ -1,6 +1,7 @@
 import FirebuildCore
 import Foundation
 import Guest
+import Runtime
 import Store
 import VM
 
@@ -45,13 +46,22 @@ final class StageVM {
     init(machine: BuildMachine, overlay: String, runDir: String, id: String, env: [String], network: BuildVMNetwork? = nil,
          extraDisks: [VMDisk] = []) throws {
         let kernel = try machine.kernel()
-        driver = QEMUDriver(probeCachePath: FirebuildPaths().runCache + "/accel-probe.json")
+        let runCache = FirebuildPaths().runCache
+        driver = QEMUDriver(probeCachePath: runCache + "/accel-probe.json")
         self.runDir = runDir
         activeLayer = overlay
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
-        var args = "quiet root=/dev/vda rw firebuild.init=/sbin/firebuild-init"
+        // The guest init travels in an initrd segment and runs from /run (as for `run`): the
+        // image being built never contains it.
+        guard let kernelInitrd = kernel.initrdPath else {
+            throw FirebuildError(.invalidArgument,
+                "kernel \(kernel.record.id) has no initrd; build one with `firebuild kernel initrd --from-kernel \(kernel.record.id)`")
+        }
+        let initrd = try BootFiles.initrd(kernelInitrd: kernelInitrd, guestInit: try BootFiles.guestInit(configured: nil),
+                                          cacheDir: runCache + "/initrds")
+        var args = "quiet root=/dev/vda rw firebuild.init=/run/\(BootFiles.initName)"
         for (k, v) in GuestChannel.kernelParameters(for: .qemu) { args += " \(k)=\(v)" }
-        let config = VMConfig(id: id, kernelPath: kernel.bzImagePath ?? kernel.vmlinuxPath, initrdPath: kernel.initrdPath,
+        let config = VMConfig(id: id, kernelPath: kernel.bzImagePath ?? kernel.vmlinuxPath, initrdPath: initrd,
                               kernelArgs: args, rootDisk: VMDisk(path: overlay, format: .qcow2), extraDisks: extraDisks,
                               memMiB: machine.memMiB, vcpus: machine.vcpus, network: network?.vmNetwork, runDirectory: runDir,
                               netnsPath: network?.netnsPath)
