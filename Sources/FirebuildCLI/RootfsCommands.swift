@@ -12,13 +12,14 @@ struct RootfsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rootfs", abstract: "Build a VMM root file system from a Dockerfile or an image.",
         discussion: """
-        With --dockerfile every RUN executes inside a microVM (one per stage). Without
-        --cni-network-name RUN steps have no network (loopback only); with it each build VM is
-        attached to that CNI network like `firebuild run` attaches a VM (its own namespace, the
-        conflist ending in tc-redirect-tap), and detached when its stage ends (`firebuild purge`
-        cleans up after a killed build). `RUN --network=none` runs one step with loopback only;
-        `--network=host` is the build VM's network, the same as the default. With --docker-image
-        the image's layers are applied in order (no daemon).
+        With --dockerfile every RUN executes inside a microVM (one per stage). Without \
+        --cni-network-name RUN steps have no network (loopback only); with it each build VM is \
+        attached to that CNI network like `firebuild run` attaches a VM (its own namespace, the \
+        conflist ending in tc-redirect-tap), and detached when its stage ends (`firebuild purge` \
+        cleans up after a killed build). `RUN --network=none` runs one step with loopback only; \
+        `--network=host` is the build VM's network, the same as the default.
+
+        With --docker-image the image's layers are applied in order (no daemon).
 
         EXAMPLES:
           firebuild rootfs --dockerfile ./app/Dockerfile --tag acme/app:1
