@@ -23,6 +23,8 @@ final class OTLPReceiver: @unchecked Sendable {
     private let lock = NSLock()
     private var received: [Span] = []
     private var requests: [(path: String, contentType: String)] = []
+    private var rawBodies: [[UInt8]] = []
+    private var rawHeaders: [[String: String]] = []
     private var stopped = false
 
     init() throws {
@@ -49,6 +51,9 @@ final class OTLPReceiver: @unchecked Sendable {
     var spans: [Span] { lock.lock(); defer { lock.unlock() }; return received }
     var paths: [String] { lock.lock(); defer { lock.unlock() }; return requests.map(\.path) }
     var contentTypes: [String] { lock.lock(); defer { lock.unlock() }; return requests.map(\.contentType) }
+    /// Request bodies and headers (lower-cased names) as received, one per request.
+    var bodies: [[UInt8]] { lock.lock(); defer { lock.unlock() }; return rawBodies }
+    var headers: [[String: String]] { lock.lock(); defer { lock.unlock() }; return rawHeaders }
 
     func stop() {
         lock.lock(); stopped = true; lock.unlock()
@@ -117,6 +122,8 @@ final class OTLPReceiver: @unchecked Sendable {
             let decoded = OTLPWire.spans(fromExportRequest: body)
             lock.lock()
             requests.append((path, headers["content-type"] ?? ""))
+            rawBodies.append(body)
+            rawHeaders.append(headers)
             received += decoded
             lock.unlock()
             let response = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n"

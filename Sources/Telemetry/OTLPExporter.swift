@@ -1,0 +1,160 @@
+import FirebuildCore
+import Foundation
+import Logging
+
+/// Collects finished spans and sends them to the collector as OTLP/HTTP protobuf.
+///
+/// A short command (the common case) starts no thread at all: its spans are sent in one
+/// request when it exits (`shutdown`). A long one (a build) also exports in the background:
+/// once `batchSize` spans are waiting or `interval` has passed since the last export, a
+/// thread is started that sends waiting spans every `interval`. A collector that is down or
+/// answers an error costs one warning per process; spans are dropped, commands never fail.
+final class OTLPExporter: SpanSink, @unchecked Sendable {
+    let endpoint: OTLPPost.Endpoint
+    let resource: OTLPTraceEncoder.Resource
+    let requestTimeout: TimeInterval
+    let batchSize: Int
+    let interval: TimeInterval
+    /// Spans kept while the collector is slow or down; older ones beyond this are dropped.
+    let maxQueued: Int
+    private let logger: Logger
+
+    private let condition = NSCondition()
+    private var queue: [FinishedSpan] = []
+    private var dropped = 0
+    private var lastExport = Date()
+    private var worker: Thread?
+    private var workerBusy = false
+    private var stopping = false
+    private var warned = false
+    private var exportedCount = 0
+
+    init(endpoint: OTLPPost.Endpoint, resource: OTLPTraceEncoder.Resource, requestTimeout: TimeInterval = 3,
+         batchSize: Int = 512, interval: TimeInterval = 5, maxQueued: Int = 20_000, logger: Logger = makeLogger("telemetry")) {
+        self.endpoint = endpoint
+        self.resource = resource
+        self.requestTimeout = requestTimeout
+        self.batchSize = batchSize
+        self.interval = interval
+        self.maxQueued = maxQueued
+        self.logger = logger
+    }
+
+    /// Spans the collector accepted so far (tests, diagnostics).
+    var exported: Int { condition.lock(); defer { condition.unlock() }; return exportedCount }
+
+    func finished(_ span: FinishedSpan) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { return }
+        if queue.count >= maxQueued {
+            queue.removeFirst(queue.count - maxQueued + 1)
+            dropped += 1
+        }
+        queue.append(span)
+        guard queue.count >= batchSize || -lastExport.timeIntervalSinceNow >= interval else { return }
+        if worker == nil {
+            let thread = Thread { [self] in backgroundLoop() }
+            thread.name = "firebuild-otlp-export"
+            worker = thread
+            workerBusy = true
+            thread.start()
+        }
+        condition.signal()
+    }
+
+    private func backgroundLoop() {
+        condition.lock()
+        while !stopping {
+            let due = queue.count >= batchSize || (!queue.isEmpty && -lastExport.timeIntervalSinceNow >= interval)
+            if !due {
+                workerBusy = false
+                _ = condition.wait(until: lastExport.addingTimeInterval(interval))
+                workerBusy = true
+                continue
+            }
+            let batch = Array(queue.prefix(batchSize))
+            queue.removeFirst(batch.count)
+            lastExport = Date()
+            condition.unlock()
+            send(batch, timeout: requestTimeout)
+            condition.lock()
+        }
+        workerBusy = false
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Sends what is left, waiting at most `timeout` (a running background export included).
+    /// Returns false when spans could not all be handed over in time.
+    @discardableResult
+    func shutdown(timeout: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while workerBusy {
+            if !condition.wait(until: deadline) { break }
+        }
+        let inTime = !workerBusy
+        let rest = queue
+        queue = []
+        let droppedCount = dropped
+        condition.unlock()
+        if droppedCount > 0 {
+            logger.warning("tracing: \(droppedCount) spans dropped (the collector did not keep up)",
+                           metadata: ["dropped": "\(droppedCount)"])
+        }
+        guard inTime else {
+            warnOnce("the collector did not answer within \(Int(timeout))s")
+            return false
+        }
+        var ok = true
+        var pending = rest[...]
+        while !pending.isEmpty {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else {
+                warnOnce("the collector did not answer within \(Int(timeout))s")
+                return false
+            }
+            let batch = Array(pending.prefix(batchSize))
+            pending = pending.dropFirst(batch.count)
+            ok = send(batch, timeout: min(requestTimeout, remaining)) && ok
+        }
+        return ok
+    }
+
+    /// One request; failures become a single warning for the whole process.
+    @discardableResult
+    private func send(_ spans: [FinishedSpan], timeout: TimeInterval) -> Bool {
+        let body = OTLPTraceEncoder.exportRequest(spans, resource: resource)
+        let problem: String
+        do {
+            let status = try OTLPPost.send(body, to: endpoint, timeout: timeout)
+            if (200..<300).contains(status) {
+                condition.lock(); exportedCount += spans.count; condition.unlock()
+                return true
+            }
+            problem = "the collector answered HTTP \(status)"
+        } catch let error as FirebuildError {
+            problem = error.message
+        } catch {
+            problem = String(describing: error)
+        }
+        warnOnce(problem)
+        return false
+    }
+
+    private func warnOnce(_ problem: String) {
+        condition.lock()
+        let first = !warned
+        warned = true
+        condition.unlock()
+        if first {
+            logger.warning("tracing: cannot export spans to \(endpoint.url): \(problem); spans are dropped, the command is not affected",
+                           metadata: ["endpoint": .string(endpoint.url)])
+        } else {
+            logger.debug("tracing: export failed again: \(problem)")
+        }
+    }
+}
