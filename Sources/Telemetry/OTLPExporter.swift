@@ -137,7 +137,9 @@ final class OTLPExporter: SpanSink, @unchecked Sendable {
             }
             problem = "the collector answered HTTP \(status)"
         } catch let error as FirebuildError {
-            problem = error.message
+            // "POST <url>: reason": the warning names the endpoint already.
+            let prefix = "POST \(endpoint.url): "
+            problem = error.message.hasPrefix(prefix) ? String(error.message.dropFirst(prefix.count)) : error.message
         } catch {
             problem = String(describing: error)
         }
