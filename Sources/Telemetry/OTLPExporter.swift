@@ -17,7 +17,21 @@ final class OTLPExporter: SpanSink, @unchecked Sendable {
     let interval: TimeInterval
     /// Spans kept while the collector is slow or down; older ones beyond this are dropped.
     let maxQueued: Int
+    /// How long the final export at exit waits for the collector's answer.
+    let exitAnswerWait: ExitAnswerWait
     private let logger: Logger
+    private let created = DispatchTime.now().uptimeNanoseconds
+
+    enum ExitAnswerWait: Sendable {
+        /// Until the request timeout: the HTTP status of every request is checked (tests, libraries).
+        case full
+        /// At most this fraction of the run time so far (the CLI: 0.01). The request is always
+        /// sent whole and a collector that is down (connection refused) is still reported; only
+        /// a slow answer's status goes unchecked. Waiting on another process at exit is the one
+        /// cost tracing cannot make small by itself: on a busy machine a loopback round trip to
+        /// the collector takes 1-20 ms, as long as a whole `firebuild ls`.
+        case fractionOfRunTime(Double)
+    }
 
     private let condition = NSCondition()
     private var queue: [FinishedSpan] = []
@@ -30,7 +44,9 @@ final class OTLPExporter: SpanSink, @unchecked Sendable {
     private var exportedCount = 0
 
     init(endpoint: OTLPPost.Endpoint, resource: OTLPTraceEncoder.Resource, requestTimeout: TimeInterval = 3,
-         batchSize: Int = 512, interval: TimeInterval = 5, maxQueued: Int = 20_000, logger: Logger = makeLogger("telemetry")) {
+         batchSize: Int = 512, interval: TimeInterval = 5, maxQueued: Int = 20_000, exitAnswerWait: ExitAnswerWait = .full,
+         logger: Logger = makeLogger("telemetry")) {
+        self.exitAnswerWait = exitAnswerWait
         self.endpoint = endpoint
         self.resource = resource
         self.requestTimeout = requestTimeout
@@ -109,6 +125,14 @@ final class OTLPExporter: SpanSink, @unchecked Sendable {
             warnOnce("the collector did not answer within \(Int(timeout))s")
             return false
         }
+        let started = DispatchTime.now().uptimeNanoseconds, startedCPU = Self.threadCPUNanos()
+        defer {
+            // What tracing adds to a command's exit: `--log-level debug` shows it (bench/tracing).
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            let cpu = Double(Self.threadCPUNanos() - startedCPU) / 1e6
+            logger.debug("tracing: final export", metadata: ["spans": "\(rest.count)", "ms": .string(String(format: "%.3f", ms)),
+                                                            "cpu-ms": .string(String(format: "%.3f", cpu))])
+        }
         var ok = true
         var pending = rest[...]
         while !pending.isEmpty {
@@ -119,18 +143,31 @@ final class OTLPExporter: SpanSink, @unchecked Sendable {
             }
             let batch = Array(pending.prefix(batchSize))
             pending = pending.dropFirst(batch.count)
-            ok = send(batch, timeout: min(requestTimeout, remaining)) && ok
+            var answerWait: TimeInterval?
+            if case .fractionOfRunTime(let f) = exitAnswerWait {
+                answerWait = f * Double(DispatchTime.now().uptimeNanoseconds - created) / 1e9
+            }
+            ok = send(batch, timeout: min(requestTimeout, remaining), answerWait: answerWait) && ok
         }
         return ok
     }
 
+    static func threadCPUNanos() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+    }
+
     /// One request; failures become a single warning for the whole process.
     @discardableResult
-    private func send(_ spans: [FinishedSpan], timeout: TimeInterval) -> Bool {
+    private func send(_ spans: [FinishedSpan], timeout: TimeInterval, answerWait: TimeInterval? = nil) -> Bool {
         let body = OTLPTraceEncoder.exportRequest(spans, resource: resource)
         let problem: String
         do {
-            let status = try OTLPPost.send(body, to: endpoint, timeout: timeout)
+            guard let status = try OTLPPost.send(body, to: endpoint, timeout: timeout, answerWait: answerWait) else {
+                logger.debug("tracing: spans sent, the collector's answer not awaited at exit", metadata: ["spans": "\(spans.count)"])
+                return true
+            }
             if (200..<300).contains(status) {
                 condition.lock(); exportedCount += spans.count; condition.unlock()
                 return true

@@ -10,36 +10,47 @@ enum OTLPPost {
     struct Endpoint: Sendable {
         var url: String
         var headers: [(String, String)]
+        /// Parsed once, when tracing starts; nil only for a URL the options did not check.
+        var parsed: CollectorURL?
+
+        init(url: String, headers: [(String, String)]) {
+            self.url = url
+            self.headers = headers
+            parsed = CollectorURL(url)
+        }
     }
 
     /// POSTs `body` and returns the HTTP status; throws FirebuildError(.network) when the
     /// collector cannot be reached or does not answer within `timeout`.
-    static func send(_ body: [UInt8], to endpoint: Endpoint, timeout: TimeInterval) throws -> Int {
+    ///
+    /// With `answerWait` (plain http only), the answer is awaited only that long once the
+    /// request is sent: nil then means "handed to the kernel, answer not awaited". On loopback
+    /// the whole request is in the collector's socket buffer when `send` returns, and the
+    /// kernel finishes delivery after we close (the collector answers only after reading it,
+    /// so closing never resets an unread request). What is lost is the HTTP status.
+    static func send(_ body: [UInt8], to endpoint: Endpoint, timeout: TimeInterval,
+                     answerWait: TimeInterval? = nil) throws -> Int? {
         var headers = endpoint.headers
         headers.append(("Content-Type", "application/x-protobuf"))
-        if endpoint.url.lowercased().hasPrefix("https://") {
+        guard let url = endpoint.parsed else {
+            throw FirebuildError(.invalidArgument, "tracing: \"\(endpoint.url)\" is not an http(s) URL")
+        }
+        if url.secure {
             let request = HTTPRequest(method: "POST", url: endpoint.url, headers: headers, body: Data(body),
                                       timeout: timeout, connectTimeout: timeout, followRedirects: false)
             return try HTTPClient.shared.send(request).status
         }
-        guard let url = URLComponents(string: endpoint.url), url.scheme?.lowercased() == "http",
-              let rawHost = url.host, !rawHost.isEmpty else {
-            throw FirebuildError(.invalidArgument, "tracing: \"\(endpoint.url)\" is not an http(s) URL")
-        }
-        let host = rawHost.hasPrefix("[") ? String(rawHost.dropFirst().dropLast()) : rawHost
-        let port = url.port ?? 80
-        let path = (url.percentEncodedPath.isEmpty ? "/" : url.percentEncodedPath)
-            + (url.percentEncodedQuery.map { "?" + $0 } ?? "")
-        var head = "POST \(path) HTTP/1.1\r\nHost: \(url.port == nil ? rawHost : "\(rawHost):\(port)")\r\n"
+        var head = "POST \(url.target.isEmpty ? "/" : url.target) HTTP/1.1\r\nHost: \(url.hostHeader)\r\n"
         head += "User-Agent: firebuild/\(FirebuildVersion.current)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         let deadline = Date().addingTimeInterval(timeout)
         let what = "POST \(endpoint.url)"
-        let socket = try PlainSocket(host: host, port: port, deadline: deadline, what: what)
+        let socket = try PlainSocket(host: url.connectHost, port: url.connectPort, deadline: deadline, what: what)
         defer { socket.close() }
         try socket.write(Array(head.utf8) + body, deadline: deadline, what: what)
-        return try socket.readStatus(deadline: deadline, what: what)
+        let answerDeadline = answerWait.map { min(deadline, Date().addingTimeInterval($0)) }
+        return try socket.readStatus(deadline: answerDeadline ?? deadline, what: what, timeoutIsAnAnswer: answerWait != nil)
     }
 }
 
@@ -93,8 +104,9 @@ struct PlainSocket {
         }
     }
 
-    /// Reads up to the end of the status line and returns the status code.
-    func readStatus(deadline: Date, what: String) throws -> Int {
+    /// Reads up to the end of the status line and returns the status code; nil when the
+    /// deadline passes and `timeoutIsAnAnswer` (the caller chose not to wait longer).
+    func readStatus(deadline: Date, what: String, timeoutIsAnAnswer: Bool = false) throws -> Int? {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1024)
         while !received.contains(10) {
@@ -102,7 +114,10 @@ struct PlainSocket {
             let error = errno
             if n > 0 { received += chunk[0..<n]; continue }
             if n < 0, error == EINTR { continue }
-            if n < 0, error == EAGAIN, Self.wait(fd, Int16(POLLIN), deadline) { continue }
+            if n < 0, error == EAGAIN {
+                if Self.wait(fd, Int16(POLLIN), deadline) { continue }
+                if timeoutIsAnAnswer && received.isEmpty { return nil }
+            }
             let reason = n == 0 ? "connection closed without an answer"
                 : error == EAGAIN ? "no answer in time" : String(cString: strerror(error))
             throw FirebuildError(.network, "\(what): \(reason)")

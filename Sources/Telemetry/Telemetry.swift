@@ -20,13 +20,16 @@ public final class TelemetryBackend: @unchecked Sendable {
     }
 
     /// Builds the tracer. Nothing is global here and no thread or connection is started.
-    public init(options: TracingOptions, serviceName: String = "firebuild",
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    /// `awaitEveryAnswer` false (the CLI) bounds the wait for the collector's answer at exit
+    /// to 1 % of the run time (see `OTLPExporter.ExitAnswerWait`); true checks every answer.
+    public init(options: TracingOptions, serviceName: String = "firebuild", awaitEveryAnswer: Bool = true,
+                environment: [String: String] = TracingOptions.otelEnvironment()) throws {
         var sinks: [SpanSink] = []
         if options.enabled {
             let exporter = OTLPExporter(endpoint: try options.exportEndpoint(environment: environment),
                                         resource: Self.resource(serviceName: serviceName, environment: environment),
-                                        requestTimeout: try TracingOptions.exportTimeout(environment: environment))
+                                        requestTimeout: try TracingOptions.exportTimeout(environment: environment),
+                                        exitAnswerWait: awaitEveryAnswer ? .full : .fractionOfRunTime(0.01))
             self.exporter = exporter
             sinks.append(exporter)
         } else {
@@ -78,7 +81,7 @@ public enum FirebuildTelemetry {
         lock.lock()
         defer { lock.unlock() }
         guard backend == nil, options.isActive else { return }
-        let b = try TelemetryBackend(options: options)
+        let b = try TelemetryBackend(options: options, awaitEveryAnswer: false)
         InstrumentationSystem.bootstrap(b.tracer)
         FirebuildLogging.metadataProvider = TelemetryBackend.logMetadataProvider
         backend = b

@@ -60,10 +60,20 @@ extension TracingOptions {
         return v
     }
 
+    /// The variables read above, from the process environment. Looked up one by one
+    /// (`ProcessInfo.environment` builds a dictionary of everything, a cost on every start).
+    public static func otelEnvironment() -> [String: String] {
+        var out: [String: String] = [:]
+        for name in ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                     "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS",
+                     "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"] {
+            if let v = getenv(name) { out[name] = String(cString: v) }
+        }
+        return out
+    }
+
     private static func checkedURL(_ value: String, variable: String) throws -> String {
-        let lower = value.lowercased()
-        guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), let url = URL(string: value),
-              let host = url.host, !host.isEmpty else {
+        guard CollectorURL(value) != nil else {
             throw FirebuildError(.invalidArgument, "\(variable)=\(value) is not an http(s) URL; e.g. http://127.0.0.1:4318")
         }
         return value
