@@ -15,6 +15,10 @@ struct CollectorURL: Sendable, Equatable {
     var connectPort: Int { port ?? (secure ? 443 : 80) }
     var hostHeader: String { port.map { "\(host):\($0)" } ?? host }
 
+    init(secure: Bool, host: String, port: Int?, target: String) {
+        (self.secure, self.host, self.port, self.target) = (secure, host, port, target)
+    }
+
     /// nil unless `text` is `http(s)://host[:port][/path][?query]` with a non-empty host.
     init?(_ text: String) {
         let lower = text.lowercased()

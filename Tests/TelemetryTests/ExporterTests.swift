@@ -68,6 +68,58 @@ import Tracing
         #expect(receiver.spans.count == 7 && receiver.bodies.count == 3)
     }
 
+    @Test func cliExitDoesNotWaitForASlowAnswerButDelivers() throws {
+        let receiver = try OTLPReceiver()
+        defer { receiver.stop() }
+        receiver.answerDelay = 1
+        let exporter = OTLPExporter(endpoint: .init(url: "http://127.0.0.1:\(receiver.port)/v1/traces", headers: []),
+                                    resource: TelemetryBackend.resource(serviceName: "firebuild", environment: [:]),
+                                    exitAnswerWait: .fractionOfRunTime(0.01))
+        try Self.capturingLogs { sink in
+            withTracer(OTLPTracer(sink: exporter)) { FirebuildTracing.span("firebuild ls") { _ in } }
+            let start = Date()
+            #expect(exporter.shutdown(timeout: 5))
+            #expect(Date().timeIntervalSince(start) < 0.5, "the exit must not wait for the 1 s answer")
+            #expect(!sink.lines.contains { $0.contains("\"@level\":\"warn\"") })
+        }
+        // The request was handed over whole: the collector has it although nobody waited.
+        let deadline = Date().addingTimeInterval(5)
+        while receiver.spans.isEmpty && Date() < deadline { usleep(10_000) }
+        #expect(receiver.spans.map(\.name) == ["firebuild ls"])
+    }
+
+    @Test func cliExitStillReportsARefusedConnection() throws {
+        let receiver = try OTLPReceiver()
+        let port = receiver.port
+        receiver.stop()
+        let exporter = OTLPExporter(endpoint: .init(url: "http://127.0.0.1:\(port)/v1/traces", headers: []),
+                                    resource: TelemetryBackend.resource(serviceName: "firebuild", environment: [:]),
+                                    exitAnswerWait: .fractionOfRunTime(0.01))
+        try Self.capturingLogs { sink in
+            withTracer(OTLPTracer(sink: exporter)) { FirebuildTracing.span("firebuild ls") { _ in } }
+            #expect(!exporter.shutdown(timeout: 5))
+            #expect(sink.lines.filter { $0.contains("Connection refused") }.count == 1, "\(sink.lines)")
+        }
+    }
+
+    @Test(arguments: [
+        ("http://127.0.0.1:4318/v1/traces", CollectorURL?.some(.init(secure: false, host: "127.0.0.1", port: 4318, target: "/v1/traces"))),
+        ("https://otel.example.com/a?b=c#frag", .init(secure: true, host: "otel.example.com", port: nil, target: "/a?b=c")),
+        ("HTTP://[::1]:4318", .init(secure: false, host: "[::1]", port: 4318, target: "")),
+        ("http://h?x=1", .init(secure: false, host: "h", port: nil, target: "/?x=1")),
+        ("ftp://h/x", nil), ("http://", nil), ("http://user@h/x", nil), ("http://h:port/x", nil), ("http://[::1/x", nil),
+        ("http://a b/x", nil),
+    ])
+    func collectorURLs(text: String, expected: CollectorURL?) {
+        #expect(CollectorURL(text) == expected)
+    }
+
+    @Test func collectorURLConnectsWithoutBrackets() throws {
+        let url = try #require(CollectorURL("http://[::1]:4318/v1/traces"))
+        #expect(url.connectHost == "::1" && url.connectPort == 4318 && url.hostHeader == "[::1]:4318")
+        #expect(CollectorURL("https://h")?.connectPort == 443 && CollectorURL("http://h")?.connectPort == 80)
+    }
+
     @Test func deadCollectorWarnsOnceAndExitsFast() throws {
         let receiver = try OTLPReceiver()
         let port = receiver.port

@@ -19,6 +19,8 @@ final class OTLPReceiver: @unchecked Sendable {
     }
 
     private(set) var port: UInt16 = 0
+    /// Seconds to wait (after recording the request) before answering: a slow collector.
+    var answerDelay: TimeInterval = 0
     private let fd: Int32
     private let lock = NSLock()
     private var received: [Span] = []
@@ -126,6 +128,7 @@ final class OTLPReceiver: @unchecked Sendable {
             rawHeaders.append(headers)
             received += decoded
             lock.unlock()
+            if answerDelay > 0 { usleep(useconds_t(answerDelay * 1_000_000)) }
             let response = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n"
             _ = response.withCString { write(client, $0, strlen($0)) }
         }
