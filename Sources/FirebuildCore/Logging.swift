@@ -115,9 +115,16 @@ struct FirebuildLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
+        let provided = (metadataProvider ?? FirebuildLogging.metadataProvider)?.get() ?? [:]
+        let extra = event.metadata ?? [:]
         var fields = metadata
-        if let provided = (metadataProvider ?? FirebuildLogging.metadataProvider)?.get() { fields.merge(provided) { $1 } }
-        if let extra = event.metadata { fields.merge(extra) { $1 } }
+        if !provided.isEmpty || !extra.isEmpty {
+            // Sized once: merging into the handler's small dictionary would resize it per line.
+            fields = Logger.Metadata(minimumCapacity: metadata.count + provided.count + extra.count)
+            fields.merge(metadata) { $1 }
+            fields.merge(provided) { $1 }
+            fields.merge(extra) { $1 }
+        }
         let options = FirebuildLogging.options
         let line = options.json
             ? LogFormatter.json(level: event.level, message: event.message.description, module: label, fields: fields, date: Date())
@@ -160,14 +167,29 @@ public enum LogFormatter {
     /// One JSON object, keys sorted, written by hand: JSONSerialization cost ~10 µs per field,
     /// which made every extra field (the trace ids) a visible cost per log line.
     public static func json(level: Logger.Level, message: String, module: String, fields: Logger.Metadata, date: Date) -> String {
-        var object = fields
-        object["@level"] = .string(levelName(level))
-        object["@message"] = .string(message)
-        object["@module"] = .string(module)
-        object["@timestamp"] = .string(timestamp(date))
-        var out = ""
-        out.reserveCapacity(128 + message.utf8.count)
-        writeJSON(.dictionary(object), to: &out)
+        // The four fixed keys are merged into the sorted field keys as they are written, not
+        // inserted into a copy of the dictionary (a copy and a resize per line).
+        let fixed: [(String, String)] = [("@level", levelName(level)), ("@message", message), ("@module", module),
+                                         ("@timestamp", timestamp(date))]
+        let keys = fields.keys.filter { key in !key.hasPrefix("@") || !fixed.contains { $0.0 == key } }.sorted()
+        var out = "{"
+        out.reserveCapacity(128 + message.utf8.count + 48 * keys.count)
+        var f = 0, k = 0
+        while f < fixed.count || k < keys.count {
+            if f + k > 0 { out += "," }
+            if k == keys.count || (f < fixed.count && fixed[f].0 < keys[k]) {
+                writeJSONString(fixed[f].0, to: &out)
+                out += ":"
+                writeJSONString(fixed[f].1, to: &out)
+                f += 1
+            } else {
+                writeJSONString(keys[k], to: &out)
+                out += ":"
+                writeJSON(fields[keys[k]]!, to: &out)
+                k += 1
+            }
+        }
+        out += "}"
         return out
     }
 
@@ -195,34 +217,30 @@ public enum LogFormatter {
     }
 
     /// RFC 8259 string escaping: quote, backslash and control characters; "/" and non-ASCII stay.
-    static func writeJSONString(_ s: String, to out: inout String) {
+    /// Works on UTF-8 bytes; most strings need no escaping and are appended whole.
+    static func writeJSONString(_ text: String, to out: inout String) {
+        var text = text
+        let plain = text.withUTF8 { !$0.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C } }
         out += "\""
-        let scalars = s.unicodeScalars
-        var plainStart = scalars.startIndex
-        var i = plainStart
-        while i < scalars.endIndex {
-            let c = scalars[i]
-            var escaped: String?
-            switch c {
-            case "\"": escaped = "\\\""
-            case "\\": escaped = "\\\\"
-            case "\n": escaped = "\\n"
-            case "\r": escaped = "\\r"
-            case "\t": escaped = "\\t"
-            default:
-                if c.value < 0x20 {
-                    let hex = String(c.value, radix: 16)
-                    escaped = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        if plain {
+            out += text
+        } else {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(text.utf8.count + 16)
+            let hex = Array("0123456789abcdef".utf8)
+            for b in text.utf8 {
+                switch b {
+                case 0x22: bytes += [0x5C, 0x22]              // \"
+                case 0x5C: bytes += [0x5C, 0x5C]              // \\
+                case 0x0A: bytes += [0x5C, 0x6E]              // \n
+                case 0x0D: bytes += [0x5C, 0x72]              // \r
+                case 0x09: bytes += [0x5C, 0x74]              // \t
+                case 0..<0x20: bytes += [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]]  // \u00XX
+                default: bytes.append(b)
                 }
             }
-            if let escaped {
-                out.unicodeScalars.append(contentsOf: scalars[plainStart..<i])
-                out += escaped
-                plainStart = scalars.index(after: i)
-            }
-            i = scalars.index(after: i)
+            out += String(decoding: bytes, as: UTF8.self)
         }
-        out.unicodeScalars.append(contentsOf: scalars[plainStart..<scalars.endIndex])
         out += "\""
     }
 

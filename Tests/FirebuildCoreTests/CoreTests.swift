@@ -127,3 +127,12 @@ import Testing
                 + #""a":["p",{"b":"3","y":"2"}],"trace-id":"ab","z":"1"}"#)
     }
 }
+
+extension LogJSONTests {
+    @Test func fieldsSortBeforeAndAfterTheFixedKeysAndCannotReplaceThem() {
+        let line = LogFormatter.json(level: .info, message: "m", module: "x",
+                                     fields: ["-a": "1", "0": "2", "@level": "forged", "@z": "3", "b": "4"],
+                                     date: Date(timeIntervalSince1970: 0))
+        #expect(line == #"{"-a":"1","0":"2","@level":"info","@message":"m","@module":"x","@timestamp":"1970-01-01T00:00:00.000Z","@z":"3","b":"4"}"#)
+    }
+}
