@@ -11,13 +11,12 @@
 //   Hand-written SHA-256 would be slower and one more thing to get wrong.
 // - swift-distributed-tracing: the light `Tracing` API every module creates spans with (no-op
 //   until a tracer is bootstrapped); seconds to build.
-// - swift-otel (OTLP/HTTP exporter only, trait "OTLPHTTP"; gRPC is not built): linked by the
-//   Telemetry module alone. The heaviest dependency: it pulls SwiftNIO, async-http-client,
-//   swift-nio-ssl and swift-protobuf. Measured here: first debug build of Telemetry with all of
-//   that, 10.5 min wall / 6.5 min user CPU on the shared 2-core machine (BoringSSL in
-//   swift-nio-ssl is about half); incremental builds are unaffected.
-//   swift-service-lifecycle is listed only so Telemetry can shut the exporter down (it is
-//   already a dependency of swift-otel: no extra build).
+// - No OpenTelemetry SDK: Telemetry has its own small tracer and OTLP/HTTP protobuf exporter
+//   (hand-written encoder, a plain socket for http://, libcurl for https://). swift-otel was
+//   dropped on purpose: starting its SwiftNIO/AsyncHTTPClient exporter and flushing it at exit
+//   cost ~10 ms per command (50 % of `firebuild ls`; the target is < 2 %), and it pulled
+//   SwiftNIO, async-http-client, swift-nio-ssl (BoringSSL) and swift-protobuf into every clean
+//   build (10.5 min wall on the shared 2-core machine for Telemetry's first debug build).
 // Foreign C libraries come from Debian packages through pkg-config (system-library targets),
 // each with one thin C shim target for what Swift cannot import (macros, variadics, longjmp).
 import PackageDescription
@@ -37,8 +36,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.1.0"),
-        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.4.1"),
     ],
     targets: [
         // MARK: foreign libraries (system library + thin C shim each)
@@ -56,8 +53,8 @@ let package = Package(
         .systemLibrary(name: "CZstd", path: "Sources/C/CZstd", pkgConfig: "libzstd",
                        providers: [.apt(["libzstd-dev"])]),
         // syscalls Glibc does not expose to Swift (reboot, mount flags, tap ioctls, setns).
-        // Named CSyscalls, not CSystem: apple/swift-system (pulled in by swift-otel through
-        // SwiftNIO/async-http-client) declares a C target CSystem and target names must be unique
+        // Named CSyscalls, not CSystem: apple/swift-system (once pulled in by swift-otel, and by
+        // most server packages) declares a C target CSystem and target names must be unique
         // across the package graph (module aliasing does not work for C modules).
         .target(name: "CSyscalls", path: "Sources/C/CSyscalls"),
 
@@ -85,10 +82,8 @@ let package = Package(
         .target(name: "Recipe", dependencies: ["FirebuildCore", "LuaRuntime", "Dockerfile", "OCI", "RootFS", "Store", "VM", "Networking", "Build", "Runtime", "Guest"],
                 swiftSettings: swiftSettings),
         .target(name: "Telemetry", dependencies: [
-            "FirebuildCore",
+            "FirebuildCore", "HTTP",
             .product(name: "Tracing", package: "swift-distributed-tracing"),
-            .product(name: "OTel", package: "swift-otel"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: swiftSettings),
         .target(name: "FirebuildCLI", dependencies: [
             "FirebuildCore", "Telemetry", "Dockerfile", "OCI", "Store", "RootFS", "VM", "Networking", "Build", "Runtime", "Recipe",

@@ -115,9 +115,16 @@ struct FirebuildLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
+        let provided = (metadataProvider ?? FirebuildLogging.metadataProvider)?.get() ?? [:]
+        let extra = event.metadata ?? [:]
         var fields = metadata
-        if let provided = (metadataProvider ?? FirebuildLogging.metadataProvider)?.get() { fields.merge(provided) { $1 } }
-        if let extra = event.metadata { fields.merge(extra) { $1 } }
+        if !provided.isEmpty || !extra.isEmpty {
+            // Sized once: merging into the handler's small dictionary would resize it per line.
+            fields = Logger.Metadata(minimumCapacity: metadata.count + provided.count + extra.count)
+            fields.merge(metadata) { $1 }
+            fields.merge(provided) { $1 }
+            fields.merge(extra) { $1 }
+        }
         let options = FirebuildLogging.options
         let line = options.json
             ? LogFormatter.json(level: event.level, message: event.message.description, module: label, fields: fields, date: Date())
@@ -141,21 +148,100 @@ public enum LogFormatter {
         }
     }
 
+    /// RFC 3339 UTC with milliseconds, e.g. 1970-01-01T00:00:00.000Z. Formatted by hand: an
+    /// ISO8601DateFormatter per line cost more than the rest of the line.
     static func timestamp(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: date)
+        let t = date.timeIntervalSince1970
+        var seconds = time_t(t.rounded(.down))
+        let millis = min(999, max(0, Int(((t - Double(seconds)) * 1000).rounded(.down))))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ v: Int, _ width: Int) -> String {
+            let s = String(v)
+            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        }
+        return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
+            + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(millis, 3))Z"
     }
 
+    /// One JSON object, keys sorted, written by hand: JSONSerialization cost ~10 µs per field,
+    /// which made every extra field (the trace ids) a visible cost per log line.
     public static func json(level: Logger.Level, message: String, module: String, fields: Logger.Metadata, date: Date) -> String {
-        var object: [String: Any] = [:]
-        for (k, v) in fields { object[k] = jsonValue(v) }
-        object["@level"] = levelName(level)
-        object["@message"] = message
-        object["@module"] = module
-        object["@timestamp"] = timestamp(date)
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        // The four fixed keys are merged into the sorted field keys as they are written, not
+        // inserted into a copy of the dictionary (a copy and a resize per line).
+        let fixed: [(String, String)] = [("@level", levelName(level)), ("@message", message), ("@module", module),
+                                         ("@timestamp", timestamp(date))]
+        let keys = fields.keys.filter { key in !key.hasPrefix("@") || !fixed.contains { $0.0 == key } }.sorted()
+        var out = "{"
+        out.reserveCapacity(128 + message.utf8.count + 48 * keys.count)
+        var f = 0, k = 0
+        while f < fixed.count || k < keys.count {
+            if f + k > 0 { out += "," }
+            if k == keys.count || (f < fixed.count && fixed[f].0 < keys[k]) {
+                writeJSONString(fixed[f].0, to: &out)
+                out += ":"
+                writeJSONString(fixed[f].1, to: &out)
+                f += 1
+            } else {
+                writeJSONString(keys[k], to: &out)
+                out += ":"
+                writeJSON(fields[keys[k]]!, to: &out)
+                k += 1
+            }
+        }
+        out += "}"
+        return out
+    }
+
+    private static func writeJSON(_ v: Logger.MetadataValue, to out: inout String) {
+        switch v {
+        case .string(let s): writeJSONString(s, to: &out)
+        case .stringConvertible(let c): writeJSONString(c.description, to: &out)
+        case .array(let a):
+            out += "["
+            for (i, item) in a.enumerated() {
+                if i > 0 { out += "," }
+                writeJSON(item, to: &out)
+            }
+            out += "]"
+        case .dictionary(let d):
+            out += "{"
+            for (i, (key, value)) in d.sorted(by: { $0.key < $1.key }).enumerated() {
+                if i > 0 { out += "," }
+                writeJSONString(key, to: &out)
+                out += ":"
+                writeJSON(value, to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    /// RFC 8259 string escaping: quote, backslash and control characters; "/" and non-ASCII stay.
+    /// Works on UTF-8 bytes; most strings need no escaping and are appended whole.
+    static func writeJSONString(_ text: String, to out: inout String) {
+        var text = text
+        let plain = text.withUTF8 { !$0.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C } }
+        out += "\""
+        if plain {
+            out += text
+        } else {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(text.utf8.count + 16)
+            let hex = Array("0123456789abcdef".utf8)
+            for b in text.utf8 {
+                switch b {
+                case 0x22: bytes += [0x5C, 0x22]              // \"
+                case 0x5C: bytes += [0x5C, 0x5C]              // \\
+                case 0x0A: bytes += [0x5C, 0x6E]              // \n
+                case 0x0D: bytes += [0x5C, 0x72]              // \r
+                case 0x09: bytes += [0x5C, 0x74]              // \t
+                case 0..<0x20: bytes += [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]]  // \u00XX
+                default: bytes.append(b)
+                }
+            }
+            out += String(decoding: bytes, as: UTF8.self)
+        }
+        out += "\""
     }
 
     public static func text(level: Logger.Level, message: String, module: String, fields: Logger.Metadata, date: Date,
@@ -175,15 +261,6 @@ public enum LogFormatter {
             line += " \(key)=\(textValue(fields[key]!))"
         }
         return line
-    }
-
-    private static func jsonValue(_ v: Logger.MetadataValue) -> Any {
-        switch v {
-        case .string(let s): return s
-        case .stringConvertible(let c): return c.description
-        case .array(let a): return a.map(jsonValue)
-        case .dictionary(let d): return d.mapValues(jsonValue)
-        }
     }
 
     private static func textValue(_ v: Logger.MetadataValue) -> String {

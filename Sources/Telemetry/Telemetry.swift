@@ -1,102 +1,72 @@
 import FirebuildCore
 import Foundation
 import Logging
-import OTel
-import ServiceLifecycle
 import Tracing
 
-/// The tracing backend of one process: an OpenTelemetry tracer exporting OTLP/HTTP protobuf
-/// (batched, in the background) plus, with `logSpans`, a swift-log line per finished span.
+/// The tracing backend of one process: our tracer (`OTLPTracer`), exporting OTLP/HTTP
+/// protobuf (`--tracing-enable`) and/or logging each finished span (`--tracing-log-enable`).
 /// Modules never see this type: they create spans with `FirebuildTracing` (FirebuildCore).
 public final class TelemetryBackend: @unchecked Sendable {
     /// The tracer to bootstrap globally (CLI) or to scope with `withTracer` (tests).
     public let tracer: any Tracer
-    private let group: ServiceGroup
-    private let finished = DispatchSemaphore(value: 0)
+    let exporter: OTLPExporter?
     private let lock = NSLock()
     private var stopped = false
 
-    /// Metadata provider adding `trace-id` and `span-id` to log lines written inside a span.
+    /// Metadata provider adding `trace-id` and `span-id` to log lines written inside a span:
+    /// a task-local read and the span's precomputed metadata, no formatting per line.
     public static let logMetadataProvider = Logger.MetadataProvider {
-        InstrumentationContext.current?[SpanLogIDsKey.self] ?? [:]
+        InstrumentationContext.current?[SpanContextKey.self]?.ids.logMetadata ?? [:]
     }
 
-    /// Formats the ids from OTel's span context (once per span, see `SpanLogIDsKey`).
-    static let otelIDs: Logger.MetadataProvider = {
-        var keys = OTel.Configuration.LoggingMetadataProviderConfiguration.default
-        keys.traceIDKey = "trace-id"
-        keys.spanIDKey = "span-id"
-        keys.traceFlagsKey = "trace-flags"
-        let otel = OTel.makeLoggingMetadataProvider(configuration: keys)
-        return Logger.MetadataProvider {
-            let all = otel.get()
-            var out: Logger.Metadata = [:]
-            if let t = all["trace-id"] { out["trace-id"] = t }
-            if let s = all["span-id"] { out["span-id"] = s }
-            return out
-        }
-    }()
-
-    /// Builds the tracer and starts its background exporter. Nothing is global here.
-    public init(options: TracingOptions, serviceName: String = "firebuild") throws {
-        var config = OTel.Configuration.default
-        config.serviceName = serviceName
-        config.resourceAttributes["service.version"] = FirebuildVersion.current
-        config.logs.enabled = false
-        config.metrics.enabled = false
-        config.traces.enabled = true
-        config.traces.sampler = .alwaysOn
-        // Export problems (collector down) are warnings on our own log, never a failed command.
-        var diagnostics = makeLogger("telemetry")
-        diagnostics.logLevel = .warning
-        config.diagnosticLogger = .custom(diagnostics)
-        config.diagnosticLogLevel = .warning
+    /// Builds the tracer. Nothing is global here and no thread or connection is started.
+    /// `awaitEveryAnswer` false (the CLI) bounds the wait for the collector's answer at exit
+    /// to 1 % of the run time (see `OTLPExporter.ExitAnswerWait`); true checks every answer.
+    public init(options: TracingOptions, serviceName: String = "firebuild", awaitEveryAnswer: Bool = true,
+                environment: [String: String] = TracingOptions.otelEnvironment()) throws {
+        var sinks: [SpanSink] = []
         if options.enabled {
-            config.traces.exporter = .otlp
-            config.traces.otlpExporter.protocol = .httpProtobuf
-            config.traces.otlpExporter.endpoint = try options.tracesEndpoint()
-            config.traces.otlpExporter.timeout = .seconds(3)
-            config.traces.otlpExporter.compression = .none
+            let exporter = OTLPExporter(endpoint: try options.exportEndpoint(environment: environment),
+                                        resource: Self.resource(serviceName: serviceName, environment: environment),
+                                        requestTimeout: try TracingOptions.exportTimeout(environment: environment),
+                                        exitAnswerWait: awaitEveryAnswer ? .full : .fractionOfRunTime(0.01))
+            self.exporter = exporter
+            sinks.append(exporter)
         } else {
-            config.traces.exporter = .none
+            exporter = nil
         }
-        // A CLI run is short: export as soon as a batch is there; shutdown flushes the rest.
-        config.traces.batchSpanProcessor.scheduleDelay = .milliseconds(500)
-        config.traces.batchSpanProcessor.exportTimeout = .seconds(3)
-
-        let base: any Tracer, service: any Service
-        do {
-            let backend = try OTel.makeTracingBackend(configuration: config)
-            (base, service) = (backend.factory, backend.service)
-        } catch {
-            throw FirebuildError(.invalidArgument, "cannot set up tracing: \(error)")
-        }
-        tracer = Self.wrap(base, logs: options.logSpans)
-        group = ServiceGroup(configuration: .init(services: [service], logger: diagnostics))
-        let group = self.group, finished = self.finished
-        Task.detached {
-            do { try await group.run() } catch { diagnostics.warning("tracing exporter stopped: \(error)") }
-            finished.signal()
-        }
+        if options.logSpans { sinks.append(SpanLog(logger: makeLogger("trace"))) }
+        tracer = OTLPTracer(sink: sinks.count == 1 ? sinks[0] : SpanSinks(sinks: sinks))
     }
 
-    private static func wrap<T: Tracer>(_ base: T, logs: Bool) -> any Tracer {
-        LoggingTracer(base: base, logger: makeLogger("trace"), ids: otelIDs, logs: logs)
+    /// `service.name` and `service.version` (what Jaeger lists services by), plus
+    /// `OTEL_RESOURCE_ATTRIBUTES` (`key=value,…`) and `OTEL_SERVICE_NAME` as OTel SDKs read them.
+    static func resource(serviceName: String, environment: [String: String]) -> OTLPTraceEncoder.Resource {
+        var attributes: [String: String] = [:]
+        for pair in (environment["OTEL_RESOURCE_ATTRIBUTES"] ?? "").split(separator: ",") {
+            let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if kv.count == 2, !kv[0].isEmpty { attributes[kv[0]] = kv[1].removingPercentEncoding ?? kv[1] }
+        }
+        attributes["service.name"] = environment["OTEL_SERVICE_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? serviceName
+        attributes["service.version"] = FirebuildVersion.current
+        attributes["telemetry.sdk.name"] = "firebuild"
+        attributes["telemetry.sdk.language"] = "swift"
+        attributes["process.pid"] = String(getpid())
+        return OTLPTraceEncoder.Resource(
+            attributes: attributes.sorted { $0.key < $1.key }.map { ($0.key, SpanAttribute.string($0.value)) },
+            scopeName: "firebuild", scopeVersion: FirebuildVersion.current)
     }
 
-    /// Flushes spans still buffered and stops the exporter, waiting at most `timeout` (a
-    /// collector that is down must not hold the command's exit). Returns false on timeout.
-    /// Safe to call more than once.
+    /// Sends the spans still buffered, waiting at most `timeout` (a collector that is down
+    /// must not hold the command's exit). Returns false when not everything went out in time
+    /// (the exporter has then already warned if the collector failed). Safe to call twice.
     @discardableResult
     public func shutdown(timeout: TimeInterval = 5) -> Bool {
         lock.lock()
         if stopped { lock.unlock(); return true }
         stopped = true
         lock.unlock()
-        tracer.forceFlush()
-        let group = self.group
-        Task.detached { await group.triggerGracefulShutdown() }
-        return finished.wait(timeout: .now() + timeout) == .success
+        return exporter?.shutdown(timeout: timeout) ?? true
     }
 }
 
@@ -111,21 +81,19 @@ public enum FirebuildTelemetry {
         lock.lock()
         defer { lock.unlock() }
         guard backend == nil, options.isActive else { return }
-        let b = try TelemetryBackend(options: options)
+        let b = try TelemetryBackend(options: options, awaitEveryAnswer: false)
         InstrumentationSystem.bootstrap(b.tracer)
         FirebuildLogging.metadataProvider = TelemetryBackend.logMetadataProvider
         backend = b
     }
 
-    /// Flushes and stops the exporter (bounded wait); call before the process exits.
+    /// Sends the remaining spans (bounded wait); call before the process exits. Problems
+    /// (collector down, too slow) are one warning from the exporter, never an error.
     public static func shutdown(timeout: TimeInterval = 5) {
         lock.lock()
         let b = backend
         lock.unlock()
-        if let b, !b.shutdown(timeout: timeout) {
-            makeLogger("telemetry").warning("tracing: spans not all exported within \(Int(timeout))s; giving up",
-                                            metadata: ["timeout-s": "\(Int(timeout))"])
-        }
+        b?.shutdown(timeout: timeout)
     }
 
     public static var isActive: Bool {

@@ -38,14 +38,15 @@ public struct TracingOptions: Sendable, Equatable {
     }
 
     public static func endpoint(from value: String) throws -> String {
-        let text = value.trimmingCharacters(in: .whitespaces)
+        // Trimmed by hand: Foundation's CharacterSet costs a first-use setup in every process.
+        let text = String(value.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
         let flag = "--tracing-collector-host-port"
-        if text.hasPrefix("http://") || text.hasPrefix("https://") {
-            guard let url = URL(string: text), let host = url.host, !host.isEmpty else {
+        if text.lowercased().hasPrefix("http://") || text.lowercased().hasPrefix("https://") {
+            guard let url = CollectorURL(text) else {
                 throw FirebuildError(.invalidArgument, "\(flag) \"\(value)\" is not a valid URL; use host:port, e.g. 127.0.0.1:4318")
             }
             if let port = url.port { try checkPort(port, value) }
-            let path = url.path
+            let path = url.target
             return path.isEmpty || path == "/" ? text.trimmingSuffix("/") + "/v1/traces" : text
         }
         // host:port, where host may be a bracketed IPv6 address.

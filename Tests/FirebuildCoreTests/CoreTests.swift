@@ -107,3 +107,32 @@ import Testing
         #expect(throws: FirebuildError.self) { try LogOptions.level(named: "loud") }
     }
 }
+
+/// The hand-written JSON log lines: valid JSON (checked by a real parser), keys sorted, escaping.
+@Suite struct LogJSONTests {
+    @Test(arguments: ["plain", "quote \" and \\ backslash", "line\nbreak\ttab\r", "ctl \u{01}\u{1F}", "a/b", "ünïcødé ✓ 🚀", ""])
+    func stringsRoundTrip(_ text: String) throws {
+        let line = LogFormatter.json(level: .info, message: text, module: "m", fields: ["k": .string(text)], date: Date(timeIntervalSince1970: 0))
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(obj["@message"] as? String == text)
+        #expect(obj["k"] as? String == text)
+        #expect(!line.contains("\n"))
+    }
+
+    @Test func keysAreSortedAndNestedValuesKept() throws {
+        let line = LogFormatter.json(level: .error, message: "m", module: "x",
+                                     fields: ["z": "1", "a": .array(["p", .dictionary(["y": "2", "b": "3"])]), "trace-id": "ab"],
+                                     date: Date(timeIntervalSince1970: 1_700_000_000.1234))
+        #expect(line == #"{"@level":"error","@message":"m","@module":"x","@timestamp":"2023-11-14T22:13:20.123Z","#
+                + #""a":["p",{"b":"3","y":"2"}],"trace-id":"ab","z":"1"}"#)
+    }
+}
+
+extension LogJSONTests {
+    @Test func fieldsSortBeforeAndAfterTheFixedKeysAndCannotReplaceThem() {
+        let line = LogFormatter.json(level: .info, message: "m", module: "x",
+                                     fields: ["-a": "1", "0": "2", "@level": "forged", "@z": "3", "b": "4"],
+                                     date: Date(timeIntervalSince1970: 0))
+        #expect(line == #"{"-a":"1","0":"2","@level":"info","@message":"m","@module":"x","@timestamp":"1970-01-01T00:00:00.000Z","@z":"3","b":"4"}"#)
+    }
+}

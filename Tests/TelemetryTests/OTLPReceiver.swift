@@ -19,10 +19,14 @@ final class OTLPReceiver: @unchecked Sendable {
     }
 
     private(set) var port: UInt16 = 0
+    /// Seconds to wait (after recording the request) before answering: a slow collector.
+    var answerDelay: TimeInterval = 0
     private let fd: Int32
     private let lock = NSLock()
     private var received: [Span] = []
     private var requests: [(path: String, contentType: String)] = []
+    private var rawBodies: [[UInt8]] = []
+    private var rawHeaders: [[String: String]] = []
     private var stopped = false
 
     init() throws {
@@ -49,6 +53,9 @@ final class OTLPReceiver: @unchecked Sendable {
     var spans: [Span] { lock.lock(); defer { lock.unlock() }; return received }
     var paths: [String] { lock.lock(); defer { lock.unlock() }; return requests.map(\.path) }
     var contentTypes: [String] { lock.lock(); defer { lock.unlock() }; return requests.map(\.contentType) }
+    /// Request bodies and headers (lower-cased names) as received, one per request.
+    var bodies: [[UInt8]] { lock.lock(); defer { lock.unlock() }; return rawBodies }
+    var headers: [[String: String]] { lock.lock(); defer { lock.unlock() }; return rawHeaders }
 
     func stop() {
         lock.lock(); stopped = true; lock.unlock()
@@ -117,8 +124,11 @@ final class OTLPReceiver: @unchecked Sendable {
             let decoded = OTLPWire.spans(fromExportRequest: body)
             lock.lock()
             requests.append((path, headers["content-type"] ?? ""))
+            rawBodies.append(body)
+            rawHeaders.append(headers)
             received += decoded
             lock.unlock()
+            if answerDelay > 0 { usleep(useconds_t(answerDelay * 1_000_000)) }
             let response = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n"
             _ = response.withCString { write(client, $0, strlen($0)) }
         }
