@@ -75,7 +75,7 @@ struct StageRunner {
         let caches = try CacheMountStore(root: engine.paths.runCache + "/build-cache-mounts").attach(CacheMountSet.wanted(by: steps[prefix...]))
         defer { caches.release() }
         let vm = try StageVM(machine: request.machine, overlay: file, runDir: scratch + "/" + vmID, id: vmID, env: [],
-                             network: network, extraDisks: caches.disks)
+                             network: network, extraDisks: caches.disks, runCache: engine.paths.runCache)
         stats.boots = 1
         let watchdog = Watchdog(vm: vm, deadline: deadline, inactivity: request.stepInactivityTimeout)
         watchdog.start()

@@ -44,9 +44,8 @@ final class StageVM {
     /// result's address; without it the guest has loopback only. `extraDisks`: RUN --mount=type=cache
     /// images (the guest finds them by filesystem UUID).
     init(machine: BuildMachine, overlay: String, runDir: String, id: String, env: [String], network: BuildVMNetwork? = nil,
-         extraDisks: [VMDisk] = []) throws {
+         extraDisks: [VMDisk] = [], runCache: String = FirebuildPaths().runCache) throws {
         let kernel = try machine.kernel()
-        let runCache = FirebuildPaths().runCache
         driver = QEMUDriver(probeCachePath: runCache + "/accel-probe.json")
         self.runDir = runDir
         activeLayer = overlay

@@ -34,6 +34,13 @@ struct BuildFlags: ParsableArguments {
     @Option(name: .customLong("cpu"), help: "Build VM vCPUs.")
     var cpu: Int = 1
 
+    @Option(name: .customLong("run-cache"), help: "Run cache directory (build cache, build networks, cache mounts; default: the profile's, then FIREBUILD_HOME).")
+    var runCache: String?
+
+    /// Where the build keeps its cache and leases: flag, then profile, then default — the same
+    /// place `firebuild purge` and `cache ls|prune` look.
+    func paths(_ global: GlobalOptions) throws -> FirebuildPaths { try CacheCommand.paths(global, runCache) }
+
     @Option(name: .customLong("secret"), help: "A build secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR (repeatable; never stored in the image or the cache).")
     var secrets: [String] = []
 
@@ -90,7 +97,7 @@ struct BaseosCommand: ParsableCommand {
                                    filesystemSizeMiB: size.sizeMiB.map { Int($0) }, cniNetworkName: network.cniNetworkName)
         request.cni = network.settings
         request.secrets = try build.secretMap()
-        let result = try BuildEngine(images: StoreImageProvider(storage: storageConfig)).build(request)
+        let result = try BuildEngine(images: StoreImageProvider(storage: storageConfig), paths: try build.paths(global)).build(request)
         print("built base OS \(result.tag) (\(result.stepsRun) steps run, \(result.stepsCached) cached)")
     }
 
@@ -119,18 +126,30 @@ struct CacheCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cache", abstract: "Inspect or prune the build step cache.",
                                                     subcommands: [List.self, Prune.self])
 
+    /// The run cache the builds use: flag, then profile, then default.
+    static func paths(_ global: GlobalOptions, _ runCache: String?) throws -> FirebuildPaths {
+        var overrides = SettingOverrides()
+        overrides.runCache = runCache.map(absolutePath)
+        let root = try global.resolveSettings(overrides).runCache.value
+        guard !root.isEmpty, root != "/" else { throw ValidationError("--run-cache must not be empty or /") }
+        return FirebuildPaths(home: root)
+    }
+
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls", abstract: "List cached build steps.", discussion: "EXAMPLES:\n  firebuild cache ls")
         @OptionGroup var global: GlobalOptions
+        @Option(name: .customLong("run-cache"), help: "Run cache directory (default: the profile's, then FIREBUILD_HOME).")
+        var runCache: String?
         func run() throws {
             try global.apply()
-            let (entries, bases) = try BuildCache().list()
+            let paths = try CacheCommand.paths(global, runCache)
+            let (entries, bases) = try BuildCache(root: paths.buildCache).list()
             print("KEY           PARENT        SIZE      LAST USED             STEP")
             let f = ISO8601DateFormatter()
             for e in entries {
                 print("\(e.key.prefix(12))  \((e.parent ?? "base").prefix(12).padding(toLength: 12, withPad: " ", startingAt: 0))  \(String(format: "%7.1fM", Double(e.bytes) / 1_048_576))  \(f.string(from: e.lastUsed))  \(e.description)")
             }
-            let mounts = CacheMountStore().list()
+            let mounts = CacheMountStore(root: paths.runCache + "/build-cache-mounts").list()
             print("\(entries.count) steps, \(bases.count) bases")
             if !mounts.isEmpty {
                 print("\nCACHE MOUNT (RUN --mount=type=cache)     SIZE      LAST USED")
@@ -148,11 +167,14 @@ struct CacheCommand: ParsableCommand {
         var olderThan: Double?
         @Flag(name: .customLong("keep-mounts"), help: "Keep RUN --mount=type=cache directories; prune only cached steps.")
         var keepMounts = false
+        @Option(name: .customLong("run-cache"), help: "Run cache directory (default: the profile's, then FIREBUILD_HOME).")
+        var runCache: String?
         func run() throws {
             try global.apply()
+            let paths = try CacheCommand.paths(global, runCache)
             let cutoff = olderThan.map { Date().addingTimeInterval(-$0 * 3600) }
-            var freed = try BuildCache().prune(olderThan: cutoff)
-            if !keepMounts { freed += try CacheMountStore().prune(olderThan: cutoff) }
+            var freed = try BuildCache(root: paths.buildCache).prune(olderThan: cutoff)
+            if !keepMounts { freed += try CacheMountStore(root: paths.runCache + "/build-cache-mounts").prune(olderThan: cutoff) }
             print(String(format: "freed %.1f MiB", Double(freed) / 1_048_576))
         }
     }

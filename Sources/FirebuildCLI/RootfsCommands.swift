@@ -93,7 +93,7 @@ struct RootfsCommand: ParsableCommand {
             request.cni = network.settings
             request.secrets = try build.secretMap()
             let provider = StoreImageProvider(storage: storageConfig, insecureRegistries: registry.insecureRegistries)
-            let result = try BuildEngine(images: provider).build(request)
+            let result = try BuildEngine(images: provider, paths: try build.paths(global)).build(request)
             print("built \(result.tag) in \(String(format: "%.1f", result.duration)) s: \(result.stepsRun) steps run, \(result.stepsCached) cached, \(result.vmBoots) VM boot(s)")
         }
     }
