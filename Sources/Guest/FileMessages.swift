@@ -147,20 +147,57 @@ public struct ShutdownRequest: Equatable, Sendable, GuestMessage {
 public struct ReadyInfo: Equatable, Sendable, GuestMessage {
     public var protocolVersion: Int
     public var initVersion: String
-    /// Seconds since the guest kernel booted (from /proc/uptime), to measure boot time.
+    /// Seconds since the guest kernel booted (CLOCK_BOOTTIME, as /proc/uptime), to measure boot time.
     public var uptime: Double
     public var channel: String
-    public init(protocolVersion: Int = Int(Frame.version), initVersion: String, uptime: Double, channel: String) {
+    /// The init's start-up milestones in order (name, guest uptime in seconds): where boot time goes.
+    public var phases: [BootPhase]
+    public init(protocolVersion: Int = Int(Frame.version), initVersion: String, uptime: Double, channel: String,
+                phases: [BootPhase] = []) {
         self.protocolVersion = protocolVersion; self.initVersion = initVersion; self.uptime = uptime; self.channel = channel
+        self.phases = phases
     }
     public init(json j: JSON) throws {
         protocolVersion = try Field.optInt(j, "protocol") ?? 0; initVersion = try Field.optString(j, "init") ?? "?"
         uptime = try Field.optDouble(j, "uptime") ?? 0; channel = try Field.optString(j, "channel") ?? "?"
+        phases = BootPhase.list(j["phases"])
     }
     public var json: JSON {
         var o = ObjectBuilder()
         o.set("protocol", protocolVersion); o.set("init", initVersion); o.set("uptime", uptime); o.set("channel", channel)
+        if !phases.isEmpty { o.set("phases", BootPhase.json(phases)) }
         return o.json
+    }
+}
+
+/// One start-up milestone of the guest init: its name and the guest's uptime when it was reached.
+public struct BootPhase: Equatable, Sendable {
+    public var name: String
+    public var uptime: Double
+    public init(_ name: String, _ uptime: Double) { self.name = name; self.uptime = uptime }
+
+    /// Encoded as an object in milestone order: {"main": 2.11, "mounts": 2.12, ...}.
+    public static func json(_ phases: [BootPhase]) -> JSON { .object(phases.map { ($0.name, .double($0.uptime)) }) }
+
+    /// Lenient: diagnostics only, so anything malformed is dropped rather than failing the frame.
+    public static func list(_ value: JSON?) -> [BootPhase] {
+        guard case let .object(pairs)? = value else { return [] }
+        return pairs.compactMap { name, v in v.double.map { BootPhase(name, $0) } }
+    }
+
+    /// "initrd 1.934 s, modules +81 ms, rootfs +20 ms, …": the first milestone's uptime, then
+    /// each one's distance from the one before, for logs.
+    public static func summary(_ phases: [BootPhase]) -> String {
+        var out: [String] = []
+        for (i, p) in phases.enumerated() {
+            if i == 0 {
+                let ms = Int((p.uptime * 1000).rounded())
+                out.append("\(p.name) \(ms / 1000).\(String(ms % 1000 + 1000).dropFirst()) s")
+            } else {
+                out.append("\(p.name) +\(Int(((p.uptime - phases[i - 1].uptime) * 1000).rounded())) ms")
+            }
+        }
+        return out.joined(separator: ", ")
     }
 }
 

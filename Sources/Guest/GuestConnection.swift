@@ -152,9 +152,12 @@ public final class GuestConnection {
     }
 
     /// Sends the VM's metadata; returns once the guest has applied it (network, files, user) and,
-    /// in run mode, started the workload. Throws the guest's error (e.g. unknown USER).
-    public func sendMetadata(_ metadata: Metadata, timeout: Double = 30) throws {
-        _ = try request(.metadata, metadata.json, timeout: timeout, what: "applying the VM metadata")
+    /// in run mode, started the workload. Throws the guest's error (e.g. unknown USER). Returns the
+    /// init's start-up milestones when the guest reports them (diagnostics; empty from older inits).
+    @discardableResult
+    public func sendMetadata(_ metadata: Metadata, timeout: Double = 30) throws -> [BootPhase] {
+        let reply = try request(.metadata, metadata.json, timeout: timeout, what: "applying the VM metadata")
+        return BootPhase.list((try? JSON.parse(reply.body))?["phases"])
     }
 
     /// Runs a command and waits for it. `onOutput` is called on the reader thread. On timeout the

@@ -129,15 +129,16 @@ public enum Posix {
         return path.hasPrefix("/") ? r + path : r + "/" + path
     }
 
-    /// Writes a file atomically (temp file in the same directory, fsync, rename).
-    public static func writeFileAtomic(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+    /// Writes a file atomically (temp file in the same directory, fsync, rename). `sync: false`
+    /// skips the fsync for files rewritten on every boot (under TCG each one costs a journal commit).
+    public static func writeFileAtomic(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, sync: Bool = true) throws {
         let tmp = path + ".fbtmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw GuestError.posix("create", tmp) }
         do {
             try writeAll(fd, bytes)
             _ = fchmod(fd, mode)
-            _ = fsync(fd)
+            if sync { _ = fsync(fd) }
             close(fd)
         } catch { close(fd); unlink(tmp); throw error }
         if rename(tmp, path) != 0 { let e = errno; unlink(tmp); throw GuestError.posix("rename to", path, errno: e) }

@@ -84,7 +84,8 @@ enum Setup {
         if !overlay {
             try Posix.mkdirs(Posix.dirname(path))
             if let st = try? lstatKind(path), st == .symlink { unlink(path) }  // e.g. resolv.conf -> systemd stub
-            try Posix.writeFileAtomic(path, Array(content.utf8))
+            // Rewritten from the metadata on every boot: no fsync (it delayed ready by a journal commit each).
+            try Posix.writeFileAtomic(path, Array(content.utf8), sync: false)
             return
         }
         try Posix.mkdirs("/run/firebuild/etc")

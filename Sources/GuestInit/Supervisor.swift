@@ -50,8 +50,9 @@ final class Supervisor {
     func sendError(_ id: UInt32, _ message: String) { sendJSON(.error, id, TextMessage(message)) }
 
     func run() -> Never {
-        let uptime = Double((Posix.readText("/proc/uptime") ?? "0").split(separator: " ").first ?? "0") ?? 0
-        sendJSON(.ready, Frame.workloadID, ReadyInfo(initVersion: initVersion, uptime: uptime, channel: channelName))
+        BootTrace.mark("ready")
+        sendJSON(.ready, Frame.workloadID, ReadyInfo(initVersion: initVersion, uptime: BootTrace.uptime(), channel: channelName,
+                                                     phases: BootTrace.phases))
         nextHeartbeat = Posix.now() + heartbeatInterval
         while true {
             if let code = finishedCode() { Setup.finish(options: options, code: code) }
@@ -200,29 +201,39 @@ final class Supervisor {
 
     func handleMetadata(_ frame: Frame) throws {
         guard metadata == nil else { throw GuestError(.invalidArgument, "metadata was already applied") }
+        BootTrace.mark("metadata")
         let md = try Metadata(frame: frame)
         metadata = md
         metadataID = frame.id
         nextHeartbeat = Posix.now() + heartbeatInterval
         try Setup.apply(md, options: options)
+        BootTrace.mark("applied")
         if md.initImage {
-            send(Frame(.ok, id: frame.id))
+            sendMetadataOK(frame.id)
             execImageInit()
         }
-        guard md.mode == .run else { send(Frame(.ok, id: frame.id)); return }
+        guard md.mode == .run else { sendMetadataOK(frame.id); return }
         do {
             let argv = try Workload.command(image: md.image, entrypointOverride: md.entrypointOverride, cmdOverride: md.cmdOverride)
             let env = Workload.mergeEnv(md.image.env ?? [], md.env)
             let p = try spawn(id: Frame.workloadID, argv: argv, env: env, user: md.userOverride ?? md.image.user ?? "",
                               workdir: md.workdirOverride ?? md.image.workingDir, stdin: false, isWorkload: true)
             procs.append(p)
-            send(Frame(.ok, id: frame.id))
+            BootTrace.mark("workload")
+            sendMetadataOK(frame.id)
         } catch {
             // The workload could not start: report it as the host sees docker run fail (126/127).
             sendError(frame.id, "cannot start the workload: \(error)")
             let code: Int32 = (error as? GuestError)?.code == .notFound ? 127 : 126
             workloadFinished(.exited(code))
         }
+    }
+
+    /// The metadata reply carries every start-up milestone (the host logs them at debug level).
+    func sendMetadataOK(_ id: UInt32) {
+        var o = ObjectBuilder()
+        o.set("phases", BootPhase.json(BootTrace.phases))
+        send(Frame(.ok, id: id, json: o.json))
     }
 
     /// init=image: hand the machine over to the image's own init (systemd, openrc, sysvinit).

@@ -82,12 +82,15 @@ func die(_ message: String, code: Int32 = 1) -> Never {
     exit(code)
 }
 
+BootTrace.importInitrdPhases()
+BootTrace.mark("main")
 let options = InitOptions.parse(CommandLine.arguments)
 fb_ignore_sigpipe()
 if options.pid1Duties {
     Setup.earlyMounts()
     Setup.ensureStdio()
     _ = fb_disable_ctrl_alt_del()
+    BootTrace.mark("mounts")
 } else {
     _ = fb_set_child_subreaper()
 }
@@ -101,6 +104,7 @@ do {
         spec = try ChannelSpec.from(cmdline: KernelCmdline.parse(Posix.readText("/proc/cmdline") ?? ""))
     }
     let fd = try Channel.open(spec)
+    BootTrace.mark("channel")
     supervisor = try Supervisor(channelFD: fd, channelName: spec.description, options: options)
 } catch {
     log("cannot open the host channel: \(error)")

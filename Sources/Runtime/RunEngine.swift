@@ -122,7 +122,8 @@ public final class RunEngine {
                     let ready = try connection.waitReady(timeout: req.bootTimeout)
                     // The guest's own uptime at ready separates kernel+init time from host overhead.
                     logger.debug("guest init ready", metadata: ["vmm-id": .string(id), "guest-uptime": "\(ready.uptime)",
-                                                                "init-version": .string(ready.initVersion)])
+                                                                "init-version": .string(ready.initVersion),
+                                                                "phases": .string(BootPhase.summary(ready.phases))])
                     return connection
                 }
             }
@@ -134,7 +135,9 @@ public final class RunEngine {
                                           stopSignal: imageConfig.stopSignal),
                 env: env, cmdOverride: req.command, hostname: hostname, sshUser: req.sshUser, sshKeys: sshKeys,
                 network: guestNetwork, stopTimeout: req.shutdownTimeout)
-            try connection.sendMetadata(metadata)
+            let phases = try connection.sendMetadata(metadata)
+            // Every start-up milestone, initrd to workload started: where a slow boot spends its time.
+            logger.debug("guest start-up", metadata: ["vmm-id": .string(id), "phases": .string(BootPhase.summary(phases))])
             logger.info("guest ready", metadata: ["vmm-id": .string(id), "ip-address": .string(record.ip ?? "none")])
 
             if !ports.isEmpty, let ip = record.ip {

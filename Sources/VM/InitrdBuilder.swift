@@ -14,6 +14,9 @@ public struct InitrdBuilder: Sendable {
         "virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "virtio_console",
         "failover", "net_failover", "virtio_net",
         "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
+        // The entropy device: without it, under TCG (no RDRAND), the guest's CRNG takes about a
+        // second of jitter sampling to initialise and every blocking getrandom() waits for it.
+        "virtio_rng",
         "ext4",
     ]
 
@@ -131,12 +134,17 @@ public struct InitrdBuilder: Sendable {
     #!/bin/busybox sh
     # firebuild initrd: load virtio modules, mount the root disk, switch_root into the real init.
     B=/bin/busybox
+    # Milestones (guest uptime, read with the shell's builtin `read`: no fork) for the init's
+    # ready frame, so the host can tell where boot time goes.
+    mark() { read -r t _ </proc/uptime && FIREBUILD_BOOT_PHASES="${FIREBUILD_BOOT_PHASES:+$FIREBUILD_BOOT_PHASES }$1=$t"; }
     $B mount -t proc proc /proc
+    mark initrd
     $B mount -t sysfs sysfs /sys
     $B mount -t devtmpfs devtmpfs /dev
     for m in $($B cat /lib/modules/load-order); do
         $B insmod /lib/modules/$m.ko 2>/dev/null
     done
+    mark modules
     root=/dev/vda; mode=rw; fstype=; init=; fbinit=
     for arg in $($B cat /proc/cmdline); do
         case "$arg" in
@@ -161,6 +169,7 @@ public struct InitrdBuilder: Sendable {
     while [ ! -b "$root" ] && [ $i -lt 1000 ]; do $B usleep 10000; i=$((i+1)); done
     [ -b "$root" ] || fail "root device $root did not appear (loaded: $($B cat /lib/modules/load-order | $B tr '\n' ' '))"
     $B mount -o $mode ${fstype:+-t $fstype} "$root" /newroot || fail "cannot mount $root on /newroot"
+    mark rootfs
     exists() { [ -e "/newroot$1" ] || [ -L "/newroot$1" ]; }
     # firebuild appends a segment holding its static init: put it on a tmpfs in the new root,
     # so the stored image is never modified.
@@ -168,12 +177,19 @@ public struct InitrdBuilder: Sendable {
         $B mkdir -p /newroot/run 2>/dev/null
         $B mount -t tmpfs -o mode=0755,nosuid tmpfs /newroot/run && $B cp /firebuild-init /newroot/run/firebuild-init \
             || fail "cannot place firebuild-init in /run of the root filesystem"
+        mark init-copied
     fi
     target=
     for c in "$fbinit" "$init" /sbin/firebuild-init /sbin/init; do
         if [ -n "$c" ] && exists "$c"; then target="$c"; break; fi
     done
     [ -n "$target" ] || fail "no init found in the root filesystem (tried ${fbinit:-} ${init:-} /sbin/firebuild-init /sbin/init)"
+    mark switch-root
+    export FIREBUILD_BOOT_PHASES
+    # The Swift runtime seeds its hashing with a blocking getrandom() before main(); until the
+    # kernel's CRNG is ready (about 1 s under TCG without an entropy device) that stalls our init.
+    # Its hash tables only hold trusted data; it drops the variable so nothing it starts inherits it.
+    case "$target" in */firebuild-init) export SWIFT_DETERMINISTIC_HASHING=1 ;; esac
     for d in proc sys dev; do
         [ -d /newroot/$d ] || $B mkdir -p /newroot/$d 2>/dev/null
         if [ -d /newroot/$d ]; then $B mount --move /$d /newroot/$d; else $B umount /$d 2>/dev/null; fi

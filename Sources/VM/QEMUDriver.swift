@@ -70,6 +70,9 @@ public struct QEMUDriver: VirtualMachineManager {
             a += ["-netdev", "tap,id=net0,ifname=\(Self.escape(net.tapName)),script=no,downscript=no",
                   "-device", "virtio-net-device,netdev=net0,mac=\(net.mac)"]
         }
+        // An entropy source: the guest's CRNG is ready as soon as virtio_rng loads, instead of
+        // after about a second of jitter sampling under TCG (blocking getrandom() callers wait for it).
+        a += ["-device", "virtio-rng-device"]
         a += ["-device", "virtio-serial-device",
               "-chardev", "socket,id=fb0,path=\(Self.escape(config.channelSocketPath)),server=on,wait=off",
               "-device", "virtserialport,chardev=fb0,name=\(GuestChannel.portName)",

@@ -96,6 +96,17 @@ import Testing
         #expect(try ExitStatus(json: ExitStatus.signaled(9).json).exitCode == 137)
         #expect(try ShutdownRequest(json: ShutdownRequest(signal: "SIGINT", timeout: 1.5).json) == ShutdownRequest(signal: "SIGINT", timeout: 1.5))
     }
+
+    @Test func readyCarriesBootPhasesInOrder() throws {
+        let phases = [BootPhase("initrd", 1.5), BootPhase("main", 2.0625), BootPhase("ready", 2.125)]
+        let r = ReadyInfo(initVersion: "t", uptime: 2.2, channel: "c", phases: phases)
+        #expect(try ReadyInfo(json: r.json) == r)
+        #expect(BootPhase.summary(phases) == "initrd 1.500 s, main +563 ms, ready +63 ms")
+        // Older inits send no phases; malformed entries are dropped, not fatal (diagnostics only).
+        #expect(try ReadyInfo(json: .object([("uptime", .double(1))])).phases.isEmpty)
+        #expect(BootPhase.list(.object([("a", .string("x")), ("b", .int(3))])) == [BootPhase("b", 3)])
+        #expect(BootPhase.summary([]) == "")
+    }
 }
 
 @Suite struct SignalTests {

@@ -20,6 +20,7 @@ import Testing
             "-drive", "id=disk0,file=/d/root,,1.qcow2,format=qcow2,if=none,cache=unsafe", "-device", "virtio-blk-device,drive=disk0",
             "-drive", "id=disk1,file=/d/data.img,format=raw,if=none,cache=unsafe,readonly=on", "-device", "virtio-blk-device,drive=disk1",
             "-netdev", "tap,id=net0,ifname=fbtap0,script=no,downscript=no", "-device", "virtio-net-device,netdev=net0,mac=52:54:00:fb:00:01",
+            "-device", "virtio-rng-device",
             "-device", "virtio-serial-device",
             "-chardev", "socket,id=fb0,path=/r/channel.sock,server=on,wait=off",
             "-device", "virtserialport,chardev=fb0,name=firebuild.0",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # MicroVM runtime benchmark (issue "MicroVM runtime"): time to a ready guest.
 #   (a) firebuild  `firebuild run --daemonize` of a tiny busybox image, until the command returns
-#                  (the guest init reported ready and took its metadata)
+#                  (the guest init reported ready and took its metadata); its debug log gives the
+#                  guest's uptime at ready and the init's start-up phases, printed per run
 #   (b) raw QEMU   the very argv firebuild used (read from /proc/PID/cmdline of a warm-up VM), with
 #                  a fresh qcow2 overlay on the same stored ext4, the same kernel and initrd, and
 #                  `firebuild.init=/bench-init`: a shell script printing a marker to the serial
@@ -74,7 +75,13 @@ umoci config --image "$WORK/layout:1" --config.cmd /bin/sh --config.cmd -c --con
 fb image import "oci:$WORK/layout:1" --tag bench/busybox:1 >/dev/null
 
 now() { date +%s.%N; }
-fb_start() { fb run --from bench/busybox:1 --name "$1" --daemonize --mem 128 >/dev/null; }
+# Debug logs carry the guest init's start-up milestones (guest uptime at ready, and each phase).
+fb_start() {
+  fb run --log-level debug --from bench/busybox:1 --name "$1" --daemonize --mem 128 >/dev/null 2>"$WORK/fb-$1.log" \
+    || { cat "$WORK/fb-$1.log" >&2; return 1; }
+}
+fb_uptime() { sed -n 's/.*guest init ready.*guest-uptime=\([0-9.]*\).*/\1/p' "$WORK/fb-$1.log" | head -1; }
+fb_phases() { sed -n 's/.*guest start-up phases="\([^"]*\)".*/\1/p' "$WORK/fb-$1.log" | head -1; }
 fb_kill() { fb kill --vmm-id "$1" --shutdown-timeout 2 >/dev/null; }
 
 # Warm-up VM (not timed): fills caches (initrd with init appended, accelerator probe) and gives
@@ -110,14 +117,17 @@ wait_marker() {  # $1 = console file
   echo "no marker in $1 after 60 s" >&2; return 1
 }
 
-declare -a T_FB T_RAW
+declare -a T_FB T_RAW U_FB U_RAW
 for i in $(seq "$N"); do
   t0=$(now); fb_start "b$i"; t1=$(now); T_FB+=("$(echo "$t1 - $t0" | bc)")
+  U_FB+=("$(fb_uptime "b$i")")
   fb_kill "b$i"
   t0=$(now); raw_start "$WORK/raw$i"; wait_marker "$WORK/raw$i/console.log"; t1=$(now)
   T_RAW+=("$(echo "$t1 - $t0" | bc)")
+  U_RAW+=("$(sed -n "s/.*$MARKER uptime=\([0-9.]*\).*/\1/p" "$WORK/raw$i/console.log" | head -1)")
   kill "$RAW_PID"; wait "$RAW_PID" 2>/dev/null || true; rm -rf "$WORK/raw$i"
-  echo "run $i: firebuild ${T_FB[-1]} s, raw qemu ${T_RAW[-1]} s" >&2
+  echo "run $i: firebuild ${T_FB[-1]} s, raw qemu ${T_RAW[-1]} s; guest uptime at ready ${U_FB[-1]} s vs raw marker ${U_RAW[-1]} s" >&2
+  echo "  guest phases: $(fb_phases "b$i")" >&2
 done
 
 # Eight at once: all must reach ready.
@@ -132,10 +142,13 @@ for i in $(seq "$PARALLEL"); do fb_kill "p$i" || true; done
 fb purge >/dev/null
 left=$(ls "$FIREBUILD_HOME/runs" 2>/dev/null | wc -l)
 
-python3 - "${T_FB[*]}" "${T_RAW[*]}" <<PY
+python3 - "${T_FB[*]}" "${T_RAW[*]}" "${U_FB[*]}" "${U_RAW[*]}" <<PY
 import statistics, sys
-fb, raw = ([float(x) for x in a.split()] for a in sys.argv[1:3])
+fb, raw, ufb, uraw = ([float(x) for x in a.split()] for a in sys.argv[1:5])
 mf, mr = statistics.median(fb), statistics.median(raw)
+# Guest-side view, less sensitive to host load: the guest's own uptime at our ready frame vs at the marker.
+if ufb and uraw:
+    print(f"guest uptime: firebuild-init ready median {statistics.median(ufb):.2f} s, raw marker median {statistics.median(uraw):.2f} s")
 print(f"firebuild run --daemonize  median {mf:6.2f} s  (min {min(fb):.2f})")
 print(f"raw qemu to marker         median {mr:6.2f} s  (min {min(raw):.2f})")
 r = mf / mr
