@@ -131,7 +131,7 @@ public final class GzipSource: ByteSource {
     private let inner: ByteSource
     private let what: String
     private var stream = z_stream()
-    private var input = [UInt8](repeating: 0, count: 64 * 1024)
+    private var input = [UInt8](repeating: 0, count: 256 * 1024)
     private var inputEOF = false
     private var finished = false
 

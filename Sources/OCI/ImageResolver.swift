@@ -14,14 +14,29 @@ public final class ImageResolver {
         self.registry = registry
     }
 
-    public func resolve(_ source: ImageSource, options: ResolveOptions = ResolveOptions()) throws -> ResolvedImage {
+    /// Resolves and applies the image's layers onto `root` (an empty scratch tree the caller
+    /// deletes if this throws): registry layers while they download, others from the content
+    /// store once resolved.
+    public func resolve(_ source: ImageSource, options: ResolveOptions = ResolveOptions(),
+                        applyingTo root: String) throws -> ResolvedImage {
+        try resolve(source, options: options, treeFor: { _ in root })
+    }
+
+    /// The same, with the tree chosen once the layers are known: `treeFor(compressedBytes)`
+    /// gets the layers' total blob size (so the caller can pick where a tree that big fits).
+    public func resolve(_ source: ImageSource, options: ResolveOptions = ResolveOptions(),
+                        treeFor: ((Int64) throws -> String)? = nil) throws -> ResolvedImage {
         try FirebuildTracing.span("oci.resolve", attributes: [FirebuildSpanKey.image: "\(source)"]) { span in
             let image: ResolvedImage
             switch source {
-            case .registry(let ref): image = try pull(ref, options: options)
+            case .registry(let ref): image = try pull(ref, options: options, treeFor: treeFor)
             case .ociLayout(let path, let reference): image = try loadOCILayout(path, reference: reference, options: options)
             case .dockerArchive(let path, let reference): image = try loadDockerArchive(path, reference: reference, options: options)
             case .rootfsTarball(let path): image = try importRootfs(path)
+            }
+            if let treeFor, !source.isRegistry {
+                let root = try treeFor(image.layers.reduce(0) { $0 + $1.size })
+                try LayerApplier.apply(layers: image.layers, to: root)
             }
             span.attributes[FirebuildSpanKey.digest] = image.manifestDigest.description
             return image
@@ -34,20 +49,25 @@ public final class ImageResolver {
         var small: (Descriptor) throws -> Data
         /// Brings layer blobs into the store (verified).
         var layers: ([Descriptor]) throws -> Void
+        /// When set, used instead of `layers`: brings them in and applies them (with their diffIDs).
+        var layersApplying: (([Descriptor], [ContentDigest]) throws -> Void)? = nil
     }
 
     // MARK: - registry
 
-    func pull(_ ref: ImageReference, options: ResolveOptions) throws -> ResolvedImage {
+    func pull(_ ref: ImageReference, options: ResolveOptions, treeFor: ((Int64) throws -> String)? = nil) throws -> ResolvedImage {
         try FirebuildTracing.span("oci.pull", attributes: [FirebuildSpanKey.image: ref.description]) { _ in
-            try pullTraced(ref, options: options)
+            try pullTraced(ref, options: options, treeFor: treeFor)
         }
     }
 
-    private func pullTraced(_ ref: ImageReference, options: ResolveOptions) throws -> ResolvedImage {
+    private func pullTraced(_ ref: ImageReference, options: ResolveOptions, treeFor: ((Int64) throws -> String)?) throws -> ResolvedImage {
+        let start = DispatchTime.now()
         let top = try registry.manifest(ref)
         try store.write(top.data, expected: top.digest)
-        let access = BlobAccess(
+        logger.debug("fetched manifest", metadata: ["reference": .string(ref.description), "digest": .string(top.digest.description),
+                                                    "seconds": .string(LayerStream.seconds(since: start))])
+        var access = BlobAccess(
             small: { d in
                 if MediaType.isIndex(d.mediaType) || MediaType.isManifest(d.mediaType) {
                     let m = try self.registry.manifest(ref, reference: d.digest.description)
@@ -74,6 +94,13 @@ public final class ImageResolver {
                     }
                 }
             })
+        if let treeFor {
+            access.layersApplying = { descriptors, diffIDs in
+                let root = try treeFor(descriptors.reduce(0) { $0 + $1.size })
+                try LayerStream.pullAndApply(registry: self.registry, ref: ref, layers: descriptors, diffIDs: diffIDs,
+                                             store: self.store, root: root, options: options)
+            }
+        }
         var image = try resolveManifest(top.data, digest: top.digest, kind: top.mediaType, source: "docker://\(ref)",
                                         platform: options.platform, access: access)
         image.reference = ref
@@ -118,7 +145,11 @@ public final class ImageResolver {
                            metadata: ["image": .string(source), "platform": .string(actualPlatform.description),
                                       "requested": .string(platform.description)])
         }
-        try access.layers(manifest.layers)
+        if let applying = access.layersApplying {
+            try applying(manifest.layers, diffIDs)
+        } else {
+            try access.layers(manifest.layers)
+        }
         let layers = zip(manifest.layers, diffIDs).map { d, diff in
             LayerBlob(digest: d.digest, mediaType: d.mediaType, size: d.size, diffID: diff, path: store.path(for: d.digest))
         }

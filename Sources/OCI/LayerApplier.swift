@@ -14,12 +14,15 @@ public final class LayerApplier {
     /// chown and device nodes need root; without it they are skipped (with one warning).
     public let preserveOwnership: Bool
     private let root: SafeRoot
+    private let dirs: DirectoryCache
     private let logger = makeLogger("oci")
     private var warned: Set<String> = []
+    private let euid = geteuid(), egid = getegid()
 
     public init(root: String, preserveOwnership: Bool? = nil) throws {
         rootPath = root
         self.root = try SafeRoot(path: root)
+        dirs = DirectoryCache(root: self.root)
         self.preserveOwnership = preserveOwnership ?? (geteuid() == 0)
     }
 
@@ -43,14 +46,28 @@ public final class LayerApplier {
     @discardableResult
     public func apply(layerAt path: String, expectedDiffID: ContentDigest? = nil, what: String? = nil,
                       progress: ((Int64) -> Void)? = nil) throws -> ContentDigest {
-        let label = what ?? path
         let file = CountingSource(try FileSource(path: path), report: progress)
-        let (plain, _) = try Compression.wrap(file, what: label)
+        return try apply(stream: file, expectedDiffID: expectedDiffID, what: what ?? path)
+    }
+
+    /// Applies one layer read from `stream` (compressed or not; e.g. a blob still being
+    /// downloaded); returns its diffID. The whole stream is read, so a source that verifies
+    /// its own digest at the end (a download) has done so when this returns.
+    @discardableResult
+    public func apply(stream: ByteSource, expectedDiffID: ContentDigest? = nil, what: String) throws -> ContentDigest {
+        let (plain, _) = try Compression.wrap(stream, what: what)
         let hashing = HashingSource(plain)
-        try apply(tar: hashing, what: label)
+        // Decompression and hashing run a few MiB ahead on another thread while this one
+        // creates the files.
+        let ahead = ReadAheadSource(hashing)
+        defer { ahead.stop() }
+        try apply(tar: ahead, what: what)
+        var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+        while try scratch.withUnsafeMutableBytes({ try ahead.read(into: $0) }) > 0 {}
+        ahead.join()   // the producer has read the hashing source to its end
         let diffID = try hashing.drainAndFinalize()
         if let expectedDiffID, expectedDiffID != diffID {
-            throw FirebuildError(.digestMismatch, "\(label): uncompressed content has digest \(diffID) but the image config says \(expectedDiffID)")
+            throw FirebuildError(.digestMismatch, "\(what): uncompressed content has digest \(diffID) but the image config says \(expectedDiffID)")
         }
         return diffID
     }
@@ -59,14 +76,18 @@ public final class LayerApplier {
     public func apply(tar source: ByteSource, what: String) throws {
         let reader = TarReader(source, what: what)
         var state = LayerState()
+        defer { dirs.invalidate() }
         while let entry = try reader.next() {
             try applyEntry(entry, reader: reader, state: &state, what: what)
         }
-        // Directory times last: adding children changed them. Deepest first.
-        for (components, mtime) in state.directoryTimes.sorted(by: { $0.0.count > $1.0.count }) {
-            guard let dir = try root.openDirectory(components, create: false, what: what) else { continue }
-            setTimes(dir, ".", mtime, follow: true)
-            close(dir)
+        // Directory times last: adding children changed them (setting a directory's times
+        // does not touch its parent's, so the order among them does not matter).
+        for (components, mtime) in state.directoryTimes {
+            guard let base = components.last else { continue }
+            guard let parent = try dirs.existingDirectory(Array(components.dropLast()), what: what) else { continue }
+            // Only if it is still a directory: a later member of this layer may have replaced it.
+            guard let st = root.lstat(at: parent, base), st.st_mode & S_IFMT == S_IFDIR else { continue }
+            setTimes(parent, base, mtime, follow: false)
         }
     }
 
@@ -75,6 +96,11 @@ public final class LayerApplier {
         var touched: Set<String> = []
         var directoryTimes: [([String], Double)] = []
         mutating func touch(_ components: [String]) {
+            // Members come grouped by directory: once the parent is in, so are its ancestors.
+            if components.count > 1, touched.contains(DirectoryCache.key(components.dropLast())) {
+                touched.insert(DirectoryCache.key(components[...]))
+                return
+            }
             for i in 1...max(1, components.count) where i <= components.count {
                 touched.insert(components[..<i].joined(separator: "/"))
             }
@@ -91,68 +117,99 @@ public final class LayerApplier {
             try setMetadata(entry, dir: root.fd, ".", what: what)
             return
         }
-        let parentComponents = Array(components.dropLast())
-
         if base.hasPrefix(".wh.") {
-            try applyWhiteout(base: base, parent: parentComponents, entry: entry, state: &state, what: what)
+            dirs.invalidate()   // whiteouts remove things: no cached directory may outlive them
+            try applyWhiteout(base: base, parent: Array(components.dropLast()), entry: entry, state: &state, what: what)
             return
         }
-        guard let parent = try root.openDirectory(parentComponents, create: true, what: what) else { return }
-        defer { close(parent) }
+        let parent = try dirs.directory(Array(components.dropLast()), what: what)
         state.touch(components)
 
-        let existing = root.lstat(at: parent, base)
-        let existingIsDir = existing.map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
-        if entry.kind == .directory && existingIsDir {
-            // Both directories: keep the content, take the new attributes.
-        } else if existing != nil {
-            try root.removeTree(at: parent, base)
-        }
-
+        // Create first and deal with an existing object only when the name is taken (EEXIST):
+        // on a fresh tree that saves an lstat per member.
         switch entry.kind {
         case .directory:
-            if !existingIsDir && mkdirat(parent, base, 0o700) != 0 {
-                throw FirebuildError.posix("mkdir", path: display(components))
-            }
-            try setMetadata(entry, dir: parent, base, what: what)
-            state.directoryTimes.append((components, entry.mtime))
-            return
+            try makeDirectory(entry, parent: parent, base, components: components, state: &state, what: what)
         case .file:
-            try writeFile(entry, reader: reader, dir: parent, base, components: components)
+            try writeFile(entry, reader: reader, dir: parent, base, components: components, what: what)
         case .symlink:
-            guard symlinkat(entry.linkName, parent, base) == 0 else { throw FirebuildError.posix("symlink", path: display(components)) }
+            try createReplacing(parent, base, components, "symlink") { symlinkat(entry.linkName, parent, base) == 0 }
+            try setMetadata(entry, dir: parent, base, what: what)
         case .hardLink:
             try hardLink(entry, dir: parent, base, components: components, what: what)
-            return  // a hard link shares its target's inode and metadata
         case .characterDevice, .blockDevice, .fifo:
             let type: mode_t = entry.kind == .fifo ? S_IFIFO : (entry.kind == .characterDevice ? S_IFCHR : S_IFBLK)
             if entry.kind != .fifo && !preserveOwnership {
                 warnOnce("devices", "not running as root: device nodes (e.g. \(display(components))) are skipped")
+                if root.lstat(at: parent, base) != nil { try replace(parent, base) }   // still hides the lower one
                 return
             }
             let dev = makeDevice(entry.devMajor, entry.devMinor)
-            if mknodat(parent, base, type | 0o600, dev) != 0 {
-                if errno == EPERM && entry.kind != .fifo {
-                    warnOnce("devices", "cannot create device nodes here (EPERM); skipped \(display(components)) and any others")
-                    return
-                }
-                throw FirebuildError.posix("mknod", path: display(components))
+            do {
+                try createReplacing(parent, base, components, "mknod") { mknodat(parent, base, type | 0o600, dev) == 0 }
+            } catch let error as FirebuildError where error.code == .permission && entry.kind != .fifo {
+                warnOnce("devices", "cannot create device nodes here (EPERM); skipped \(display(components)) and any others")
+                return
             }
+            try setMetadata(entry, dir: parent, base, what: what)
         }
-        try setMetadata(entry, dir: parent, base, what: what)
     }
 
-    private func writeFile(_ entry: TarEntry, reader: TarReader, dir: Int32, _ base: String, components: [String]) throws {
-        let fd = openat(dir, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    /// Runs `make` (a create call); when the name is taken by a lower layer's object or an
+    /// earlier member, that object (a whole directory included) is removed and `make` runs again.
+    private func createReplacing(_ parent: Int32, _ base: String, _ components: [String], _ op: String,
+                                 _ make: () -> Bool) throws {
+        if make() { return }
+        guard errno == EEXIST else { throw FirebuildError.posix(op, path: display(components)) }
+        try replace(parent, base)
+        guard make() else { throw FirebuildError.posix(op, path: display(components)) }
+    }
+
+    /// Removes `base` in `parent`. Cached directories may be under it: all are dropped but
+    /// `parent` itself (removing a child never changes where `parent` is).
+    private func replace(_ parent: Int32, _ base: String) throws {
+        dirs.invalidate(keeping: parent)
+        try root.removeTree(at: parent, base)
+    }
+
+    private func makeDirectory(_ entry: TarEntry, parent: Int32, _ base: String, components: [String],
+                               state: inout LayerState, what: String) throws {
+        if mkdirat(parent, base, 0o700) != 0 {
+            guard errno == EEXIST else { throw FirebuildError.posix("mkdir", path: display(components)) }
+            if let st = root.lstat(at: parent, base), st.st_mode & S_IFMT == S_IFDIR {
+                // Both directories: keep the content, take the new attributes.
+            } else {
+                try replace(parent, base)
+                guard mkdirat(parent, base, 0o700) == 0 else { throw FirebuildError.posix("mkdir", path: display(components)) }
+            }
+        }
+        let fd = openat(parent, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw FirebuildError.posix("open directory", path: display(components)) }
+        do {
+            try setMetadata(entry, fd: fd, what: what)
+        } catch {
+            close(fd)
+            throw error
+        }
+        dirs.adopt(components, fd: fd)   // its members usually follow: they find it open
+        state.directoryTimes.append((components, entry.mtime))
+    }
+
+    private func writeFile(_ entry: TarEntry, reader: TarReader, dir: Int32, _ base: String, components: [String], what: String) throws {
+        let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC
+        var fd = openat(dir, base, flags, 0o600)
+        if fd < 0 && errno == EEXIST {
+            try replace(dir, base)
+            fd = openat(dir, base, flags, 0o600)
+        }
         guard fd >= 0 else { throw FirebuildError.posix("create", path: display(components)) }
         defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
-            let n = try buf.withUnsafeMutableBytes { try reader.read(into: $0) }
-            if n == 0 { break }
+            let chunk = try reader.readChunk()   // straight from the tar reader's buffer
+            if chunk.isEmpty { break }
             var off = 0
-            while off < n {
-                let w = buf.withUnsafeBytes { write(fd, $0.baseAddress! + off, n - off) }
+            while off < chunk.count {
+                let w = write(fd, chunk.baseAddress! + off, chunk.count - off)
                 if w < 0 {
                     if errno == EINTR { continue }
                     throw FirebuildError.posix("write", path: display(components))
@@ -160,6 +217,7 @@ public final class LayerApplier {
                 off += w
             }
         }
+        try setMetadata(entry, fd: fd, what: what)
     }
 
     private func hardLink(_ entry: TarEntry, dir: Int32, _ base: String, components: [String], what: String) throws {
@@ -176,20 +234,42 @@ public final class LayerApplier {
             throw FirebuildError(.permission, "\(what): refusing hard link \(display(components)) to directory \"\(entry.linkName)\"")
         }
         // flags 0: a symlink target is linked as the symlink itself, never followed.
-        guard linkat(targetDir, targetBase, dir, base, 0) == 0 else {
-            throw FirebuildError.posix("link \(entry.linkName) ->", path: display(components))
-        }
+        // A hard link shares its target's inode and metadata: nothing else to set.
+        try createReplacing(dir, base, components, "link \(entry.linkName) ->") { linkat(targetDir, targetBase, dir, base, 0) == 0 }
     }
 
     /// Owner, then mode (chown clears setuid/setgid), then xattrs (chown also clears
-    /// security.capability), then times.
+    /// security.capability), then times: through the descriptor of an object just created
+    /// (no path lookups). Directory times are set at the end of the layer.
+    private func setMetadata(_ entry: TarEntry, fd: Int32, what: String) throws {
+        if preserveOwnership {
+            if fchown(fd, uid_t(truncatingIfNeeded: entry.uid), gid_t(truncatingIfNeeded: entry.gid)) != 0 {
+                throw FirebuildError.posix("chown", path: "\(what): \(entry.name)")
+            }
+        } else if entry.uid != euid || entry.gid != egid {
+            warnOnce("owners", "not running as root: file owners from the image are not kept")
+        }
+        if fchmod(fd, mode_t(entry.mode & 0o7777)) != 0 {
+            throw FirebuildError.posix("chmod", path: "\(what): \(entry.name)")
+        }
+        for key in entry.xattrs.keys.sorted() {
+            let value = entry.xattrs[key] ?? []
+            if Xattr.fset(fd, key, value) != 0 { try xattrFailed(key, entry: entry, isLink: false, what: what) }
+        }
+        if entry.kind != .directory {
+            var times = LayerApplier.timespecs(entry.mtime)
+            _ = futimens(fd, &times)
+        }
+    }
+
+    /// The same for objects without a descriptor of their own (symlinks, device nodes, the root).
     private func setMetadata(_ entry: TarEntry, dir: Int32, _ name: String, what: String) throws {
         let isLink = entry.kind == .symlink
         if preserveOwnership {
             if fchownat(dir, name, uid_t(truncatingIfNeeded: entry.uid), gid_t(truncatingIfNeeded: entry.gid), AT_SYMLINK_NOFOLLOW) != 0 {
                 throw FirebuildError.posix("chown", path: "\(what): \(entry.name)")
             }
-        } else if entry.uid != geteuid() || entry.gid != getegid() {
+        } else if entry.uid != euid || entry.gid != egid {
             warnOnce("owners", "not running as root: file owners from the image are not kept")
         }
         if !isLink {
@@ -201,23 +281,28 @@ public final class LayerApplier {
         let proc = name == "." ? "/proc/self/fd/\(dir)" : SafeRoot.procPath(dir, name)
         for key in entry.xattrs.keys.sorted() {
             let value = entry.xattrs[key] ?? []
-            let rc = Xattr.lset(proc, key, value)
-            if rc != 0 {
-                let e = errno
-                if e == ENOTSUP || e == EPERM && (isLink || !preserveOwnership) {
-                    warnOnce("xattr-\(key)", "cannot set extended attribute \(key) on \(entry.name) (\(String(cString: strerror(e)))); skipped")
-                    continue
-                }
-                throw FirebuildError.posix("setxattr \(key)", path: "\(what): \(entry.name)", errno: e)
-            }
+            if Xattr.lset(proc, key, value) != 0 { try xattrFailed(key, entry: entry, isLink: isLink, what: what) }
         }
         if entry.kind != .directory { setTimes(dir, name, entry.mtime, follow: false) }
     }
 
-    private func setTimes(_ dir: Int32, _ name: String, _ mtime: Double, follow: Bool) {
+    private func xattrFailed(_ key: String, entry: TarEntry, isLink: Bool, what: String) throws {
+        let e = errno
+        if e == ENOTSUP || e == EPERM && (isLink || !preserveOwnership) {
+            warnOnce("xattr-\(key)", "cannot set extended attribute \(key) on \(entry.name) (\(String(cString: strerror(e)))); skipped")
+            return
+        }
+        throw FirebuildError.posix("setxattr \(key)", path: "\(what): \(entry.name)", errno: e)
+    }
+
+    static func timespecs(_ mtime: Double) -> [timespec] {
         let sec = Int(mtime.rounded(.down))
         let nsec = Int((mtime - Double(sec)) * 1e9)
-        var times = [timespec(tv_sec: sec, tv_nsec: nsec), timespec(tv_sec: sec, tv_nsec: nsec)]
+        return [timespec(tv_sec: sec, tv_nsec: nsec), timespec(tv_sec: sec, tv_nsec: nsec)]
+    }
+
+    private func setTimes(_ dir: Int32, _ name: String, _ mtime: Double, follow: Bool) {
+        var times = LayerApplier.timespecs(mtime)
         _ = utimensat(dir, name, &times, follow ? 0 : AT_SYMLINK_NOFOLLOW)
     }
 
@@ -250,6 +335,7 @@ public final class LayerApplier {
     private func removeLower(dir: Int32, _ name: String, path: String, state: LayerState) throws {
         guard let st = root.lstat(at: dir, name) else { return }
         guard state.touched.contains(path) else {
+            dirs.invalidate()
             try root.removeTree(at: dir, name)
             return
         }

@@ -65,7 +65,7 @@ public final class RegistryClient: @unchecked Sendable {
     // MARK: - blobs
 
     /// Streams a blob into the store (skipped when already there), verifying its digest.
-    /// `progress(completed, total)` reports bytes. Retries transient failures from scratch.
+    /// `progress(completed, total)` reports bytes. Transient failures resume (see `download`).
     @discardableResult
     public func fetchBlob(_ ref: ImageReference, _ descriptor: Descriptor, into store: ContentStore,
                           progress: ((Int64, Int64) -> Void)? = nil) throws -> String {
@@ -73,41 +73,85 @@ public final class RegistryClient: @unchecked Sendable {
             progress?(descriptor.size, descriptor.size)
             return store.path(for: descriptor.digest)
         }
-        let url = "\(baseURL(for: ref))/v2/\(ref.repository)/blobs/\(descriptor.digest)"
+        let writer = try store.newWriter()
+        do {
+            try download(ref, descriptor, into: writer) { progress?($0, descriptor.size) }
+            try writer.commit(expected: descriptor.digest, source: "blob \(descriptor.digest) from \(blobURL(ref, descriptor))")
+        } catch {
+            writer.abort()
+            throw error
+        }
+        return store.path(for: descriptor.digest)
+    }
+
+    func blobURL(_ ref: ImageReference, _ descriptor: Descriptor) -> String {
+        "\(baseURL(for: ref))/v2/\(ref.repository)/blobs/\(descriptor.digest)"
+    }
+
+    /// Streams a blob's bytes into `writer` (the caller commits, which checks the digest, or
+    /// aborts), calling `onData(bytesSoFar)` after each piece is written. A transient failure
+    /// resumes where it stopped: a Range request continues the body, and from a registry
+    /// that ignores Range (a full 200) the bytes already held are skipped. So a reader
+    /// following the writer's file (a layer applied while it downloads) never sees a byte
+    /// twice. More bytes than the descriptor says abort at once.
+    public func download(_ ref: ImageReference, _ descriptor: Descriptor, into writer: ContentWriter,
+                         onData: ((Int64) throws -> Void)? = nil) throws {
+        let url = blobURL(ref, descriptor)
         var attempt = 0
         while true {
             attempt += 1
-            let writer = try store.newWriter()
+            let resumeAt = writer.count
+            let skip = SkipCounter()
             do {
                 let response = try authorized(ref) { auth in
                     var request = HTTPRequest(url: url, timeout: 60)
                     if let auth { request.headers.append(("Authorization", auth)) }
-                    return try self.http.stream(request, body: { try writer.write($0) },
-                                                progress: { done, _ in progress?(done, descriptor.size) })
+                    if resumeAt > 0 { request.headers.append(("Range", "bytes=\(resumeAt)-")) }
+                    return try self.http.stream(request, onResponse: { status, headers in
+                        skip.left = resumeAt
+                        if status == 206 {
+                            guard RegistryClient.rangeStart(headers["Content-Range"]) == resumeAt else {
+                                throw FirebuildError(.network, "GET \(url): the registry resumed at the wrong offset (Content-Range \(headers["Content-Range"] ?? "missing"), wanted \(resumeAt))")
+                            }
+                            skip.left = 0
+                        }
+                    }, body: { chunk in
+                        var piece = chunk
+                        if skip.left > 0 {
+                            let n = Int(min(Int64(piece.count), skip.left))
+                            piece = UnsafeRawBufferPointer(rebasing: piece[n...])
+                            skip.left -= Int64(n)
+                        }
+                        guard !piece.isEmpty else { return }
+                        guard writer.count + Int64(piece.count) <= descriptor.size else {
+                            throw FirebuildError(.digestMismatch, "blob \(descriptor.digest) from \(url) is larger than the \(descriptor.size) bytes the manifest says; nothing was stored")
+                        }
+                        try writer.write(piece)
+                        try onData?(writer.count)
+                    })
                 }
                 guard response.isSuccess else {
-                    writer.abort()
                     if attempt < maxAttempts, RegistryClient.isTransient(response.status) {
                         backoff(attempt, response)
                         continue
                     }
                     throw registryError(response, url: url, what: "blob \(descriptor.digest)")
                 }
-                if writer.count != descriptor.size {
-                    writer.abort()
+                guard writer.count == descriptor.size else {
                     throw FirebuildError(.digestMismatch, "blob \(descriptor.digest) from \(url) is \(writer.count) bytes, the manifest says \(descriptor.size); nothing was stored")
                 }
-                try writer.commit(expected: descriptor.digest, source: "blob from \(url)")
-                return store.path(for: descriptor.digest)
+                return
             } catch let error as FirebuildError where error.code == .network && attempt < maxAttempts {
-                writer.abort()
-                logger.warning("retrying blob download", metadata: ["url": .string(url), "error": .string(error.message)])
+                logger.warning("resuming blob download", metadata: ["url": .string(url), "at": "\(writer.count)", "error": .string(error.message)])
                 backoff(attempt, nil)
-            } catch {
-                writer.abort()
-                throw error
             }
         }
+    }
+
+    /// The first byte of a `Content-Range: bytes START-END/TOTAL` answer.
+    static func rangeStart(_ header: String?) -> Int64? {
+        guard let header, header.hasPrefix("bytes ") else { return nil }
+        return Int64(header.dropFirst(6).prefix { $0 != "-" })
     }
 
     /// Downloads small blobs (configs) into the store and returns their bytes.
@@ -235,4 +279,9 @@ public final class RegistryClient: @unchecked Sendable {
         default: return FirebuildError(.network, "\(what): GET \(url) returned \(response.status)\(suffix)")
         }
     }
+}
+
+/// Bytes of a resent body still to drop (a registry that answered a Range request in full).
+private final class SkipCounter: @unchecked Sendable {
+    var left: Int64 = 0
 }

@@ -97,6 +97,11 @@ public enum ImageSource: Sendable, Equatable, CustomStringConvertible {
         return .registry(try ImageReference(parsing: text))
     }
 
+    var isRegistry: Bool {
+        if case .registry = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .registry(let r): return "docker://\(r)"

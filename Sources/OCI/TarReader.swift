@@ -51,11 +51,21 @@ public final class TarReader {
     private var padding: Int64 = 0     // zero padding after the current entry's data
     private var globalPAX: [String: String] = [:]
     private var block = [UInt8](repeating: 0, count: 512)
+    // Read-ahead: one big read from the source (a gunzip stream) serves hundreds of headers
+    // and small members by memcpy, instead of one decompressor call per 512-byte block.
+    private let buffer: UnsafeMutableRawBufferPointer
+    private var bufPos = 0
+    private var bufEnd = 0
+    private var sourceEOF = false
+    static let bufferSize = 512 * 1024
 
     public init(_ source: ByteSource, what: String) {
         self.source = source
         self.what = what
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: TarReader.bufferSize, alignment: 64)
     }
+
+    deinit { buffer.deallocate() }
 
     public func next() throws -> TarEntry? {
         try skip(remaining + padding)
@@ -105,10 +115,23 @@ public final class TarReader {
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard remaining > 0 else { return 0 }
         let want = Int(min(Int64(buffer.count), remaining))
-        let n = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]))
+        let n = try readRaw(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]))
         if n == 0 { throw corrupt("archive ends inside an entry's data") }
         remaining -= Int64(n)
         return n
+    }
+
+    /// The next piece of the current entry's data without copying it: a view into the
+    /// reader's buffer, valid until the next call on this reader. Empty at the entry's end.
+    public func readChunk() throws -> UnsafeRawBufferPointer {
+        guard remaining > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        if bufPos == bufEnd { try fill() }
+        guard bufPos < bufEnd else { throw corrupt("archive ends inside an entry's data") }
+        let n = Int(min(Int64(bufEnd - bufPos), remaining))
+        let chunk = UnsafeRawBufferPointer(rebasing: buffer[bufPos..<(bufPos + n)])
+        bufPos += n
+        remaining -= Int64(n)
+        return chunk
     }
 
     /// The current entry's whole data (only for small members: manifests, configs).
@@ -132,8 +155,30 @@ public final class TarReader {
         FirebuildError(.parse, "\(what): invalid tar archive: \(why)")
     }
 
+    /// Refills the read-ahead buffer (only when it is empty).
+    private func fill() throws {
+        guard bufPos == bufEnd, !sourceEOF else { return }
+        bufPos = 0
+        bufEnd = try source.read(into: buffer)
+        if bufEnd == 0 { sourceEOF = true }
+    }
+
+    /// Copies up to `dest.count` bytes of the archive; fewer only at its end.
+    private func readRaw(into dest: UnsafeMutableRawBufferPointer) throws -> Int {
+        var done = 0
+        while done < dest.count {
+            if bufPos == bufEnd { try fill() }
+            guard bufPos < bufEnd else { break }
+            let n = min(bufEnd - bufPos, dest.count - done)
+            (dest.baseAddress! + done).copyMemory(from: buffer.baseAddress! + bufPos, byteCount: n)
+            bufPos += n
+            done += n
+        }
+        return done
+    }
+
     private func readBlock() throws -> Bool {
-        let n = try block.withUnsafeMutableBytes { try source.readFully(into: $0) }
+        let n = try block.withUnsafeMutableBytes { try readRaw(into: $0) }
         if n == 0 { return false }
         guard n == 512 else { throw corrupt("archive ends inside a header") }
         return true
@@ -141,11 +186,11 @@ public final class TarReader {
 
     private func skip(_ count: Int64) throws {
         var left = count
-        var scratch = [UInt8](repeating: 0, count: 64 * 1024)
         while left > 0 {
-            let want = Int(min(Int64(scratch.count), left))
-            let n = try scratch.withUnsafeMutableBytes { try source.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<want])) }
-            if n == 0 { throw corrupt("archive ends inside an entry's data") }
+            if bufPos == bufEnd { try fill() }
+            guard bufPos < bufEnd else { throw corrupt("archive ends inside an entry's data") }
+            let n = Int(min(Int64(bufEnd - bufPos), left))
+            bufPos += n
             left -= Int64(n)
         }
     }
@@ -153,7 +198,7 @@ public final class TarReader {
     private func readSmallData(_ size: Int64) throws -> [UInt8] {
         guard size <= 16 << 20 else { throw corrupt("extended header of \(size) bytes is too large") }
         var data = [UInt8](repeating: 0, count: Int(size))
-        let n = try data.withUnsafeMutableBytes { try source.readFully(into: $0) }
+        let n = try data.withUnsafeMutableBytes { try readRaw(into: $0) }
         guard n == Int(size) else { throw corrupt("archive ends inside an extended header") }
         try skip((512 - size % 512) % 512)
         return data
@@ -188,10 +233,28 @@ public final class TarReader {
             }
             return negative ? -value : value
         }
-        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
-        if text.isEmpty { return 0 }
-        guard let v = Int64(text, radix: 8) else { throw corrupt("\(field) field \"\(text)\" is not octal") }
-        return v
+        // Octal digits between optional NUL/space padding, parsed by hand: this runs eight
+        // times per member and Foundation's trimming dominated header parsing.
+        func isPad(_ b: UInt8) -> Bool { b == 0 || b == UInt8(ascii: " ") }
+        var i = 0
+        while i < bytes.count, isPad(bytes[i]) { i += 1 }
+        var value: Int64 = 0
+        var valid = true
+        while i < bytes.count, !isPad(bytes[i]) {
+            let b = bytes[i]
+            guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "7"), value <= (Int64.max >> 3) else { valid = false; break }
+            value = value << 3 | Int64(b - UInt8(ascii: "0"))
+            i += 1
+        }
+        while valid, i < bytes.count {
+            if !isPad(bytes[i]) { valid = false }
+            i += 1
+        }
+        guard valid else {
+            let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
+            throw corrupt("\(field) field \"\(text)\" is not octal")
+        }
+        return value
     }
 
     private func header(type: UInt8, size: Int64) throws -> TarEntry {

@@ -6,6 +6,9 @@ import Foundation
 @_silgen_name("lsetxattr")
 private func c_lsetxattr(_ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>,
                          _ value: UnsafeRawPointer?, _ size: Int, _ flags: Int32) -> Int32
+@_silgen_name("fsetxattr")
+private func c_fsetxattr(_ fd: Int32, _ name: UnsafePointer<CChar>,
+                         _ value: UnsafeRawPointer?, _ size: Int, _ flags: Int32) -> Int32
 @_silgen_name("lgetxattr")
 private func c_lgetxattr(_ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>,
                          _ value: UnsafeMutableRawPointer?, _ size: Int) -> Int
@@ -17,6 +20,11 @@ public enum Xattr {
     /// Returns 0 or -1 with errno set, like the C call.
     static func lset(_ path: String, _ name: String, _ value: [UInt8]) -> Int32 {
         value.withUnsafeBytes { c_lsetxattr(path, name, $0.baseAddress, value.count, 0) }
+    }
+
+    /// The same on an open descriptor (no path lookup).
+    static func fset(_ fd: Int32, _ name: String, _ value: [UInt8]) -> Int32 {
+        value.withUnsafeBytes { c_fsetxattr(fd, name, $0.baseAddress, value.count, 0) }
     }
 
     /// The value of `name`, or nil when absent or unreadable.

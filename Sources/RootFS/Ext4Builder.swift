@@ -102,7 +102,9 @@ public enum Ext4Builder {
         guard options.label.utf8.count <= 16 else {
             throw FirebuildError(.invalidArgument, "ext4 label \"\(options.label)\" is longer than 16 bytes")
         }
+        let start = DispatchTime.now()
         let usage = try SizeEstimator.usage(of: tree)
+        let estimated = DispatchTime.now()
         var size = try plannedBytes(usage: usage, spec: options.size)
         let inodes = inodeCount(usage: usage, sizeBytes: size)
         let dir = (image as NSString).deletingLastPathComponent
@@ -135,7 +137,12 @@ public enum Ext4Builder {
             logger.debug("filesystem estimate too small, retrying", metadata: ["size": "\(size)"])
         }
         guard rename(tmp, image) == 0 else { throw FirebuildError.posix("rename", path: "\(tmp) -> \(image)") }
-        logger.debug("built ext4 image", metadata: ["image": .string(image), "bytes": "\(size)"])
+        func seconds(_ a: DispatchTime, _ b: DispatchTime) -> String {
+            String(format: "%.3f", Double(b.uptimeNanoseconds - a.uptimeNanoseconds) / 1e9)
+        }
+        logger.debug("built ext4 image", metadata: ["image": .string(image), "bytes": "\(size)",
+                                                    "estimate_seconds": .string(seconds(start, estimated)),
+                                                    "mkfs_seconds": .string(seconds(estimated, DispatchTime.now()))])
         return Ext4BuildResult(path: image, sizeBytes: size, usage: usage, inodeCount: max(inodes, size / Ext4Geometry.bytesPerInode))
     }
 

@@ -136,6 +136,48 @@ import Testing
         #expect(!exists(root + "/new/file"))
     }
 
+    /// Within one layer, directories get replaced while the applier holds them open (its
+    /// directory cache): members after the replacement must go where the path leads now.
+    @Test func replacementsWithinOneLayer() throws {
+        let tmp = try TempDir("same-layer")
+        defer { tmp.cleanup() }
+        let root = try tmp.sub("root")
+        let layer = try makeTar { w in
+            try w.directory("a/sub")
+            try w.file("a/sub/x", "x")
+            try w.directory("b")
+            try w.symlink("a", to: "b")               // the directory a (held open) becomes a symlink
+            try w.file("a/y", "through the symlink")  // so this lands in b
+            try w.directory("c/d", mode: 0o700)
+            try w.file("c", "now a file")             // the directory c and its child d go
+            try w.directory("e")
+            try w.file("e/1", "one")
+            try w.directory("e")                       // dir over dir in the same layer: content kept
+            try w.file("e/2", "two")
+        }
+        try applyLayers([layer], to: root)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: root + "/a") == "b")
+        #expect(readString(root + "/b/y") == "through the symlink")
+        #expect(!exists(root + "/b/sub"))
+        #expect(readString(root + "/c") == "now a file")
+        #expect(readString(root + "/e/1") == "one" && readString(root + "/e/2") == "two")
+    }
+
+    /// Many directories: more than the applier keeps open at once, visited out of order.
+    @Test func manyDirectoriesOutOfOrder() throws {
+        let tmp = try TempDir("many-dirs")
+        defer { tmp.cleanup() }
+        let root = try tmp.sub("root")
+        let layer = try makeTar { w in
+            for i in 0..<600 { try w.add(TarEntry(name: "d\(i % 300)/s\(i)/f", kind: .file, mtime: Double(i)), data: Data("\(i)".utf8)) }
+            for i in 0..<300 { try w.add(TarEntry(name: "d\(i)/", kind: .directory, mode: 0o750, mtime: 1_000 + Double(i))) }
+        }
+        try applyLayers([layer], to: root)
+        for i in [0, 299, 300, 599] { #expect(readString(root + "/d\(i % 300)/s\(i)/f") == "\(i)") }
+        let d7 = try #require(lstatOrNil(root + "/d7"))
+        #expect(d7.st_mode & 0o777 == 0o750 && d7.st_mtim.tv_sec == 1_007)
+    }
+
     @Test func diffIDIsVerified() throws {
         let tmp = try TempDir("diffid")
         defer { tmp.cleanup() }

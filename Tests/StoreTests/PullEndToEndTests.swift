@@ -23,8 +23,9 @@ struct PullEndToEndTests {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    @Test func pullAppliesAllLayers() throws {
-        let tmp = try TempDir("pull")
+    /// A docker-registry on 127.0.0.1 with the two-layer image pushed as `acme/app:1`; returns
+    /// the reference. The registry's storage is `<tmp>/registry`.
+    func startRegistry(_ tmp: TempDir) throws -> (reference: String, registry: Process) {
         let port = PullEndToEndTests.freePort()
         let config = """
         version: 0.1
@@ -44,10 +45,6 @@ struct PullEndToEndTests {
         registry.standardOutput = FileHandle.nullDevice
         registry.standardError = FileHandle.nullDevice
         try registry.run()
-        defer {
-            kill(registry.processIdentifier, SIGKILL)
-            registry.waitUntilExit()
-        }
 
         // Two layers: the first adds /etc/a and /etc/keep, the second deletes /etc/a and adds /etc/b.
         let layout = tmp.path + "/layout", bundle = tmp.path + "/bundle"
@@ -56,6 +53,8 @@ struct PullEndToEndTests {
         try Command("umoci", ["unpack", "--image", layout + ":app", bundle]).check()
         try writeFile(bundle + "/rootfs/etc/a", Data("a".utf8))
         try writeFile(bundle + "/rootfs/etc/keep", Data("keep".utf8))
+        // Big enough that a byte flipped in its middle is met while the layer still streams.
+        try writeFile(bundle + "/rootfs/etc/noise", Data((0..<(1 << 20)).map { _ in UInt8.random(in: 0...255) }))
         try Command("umoci", ["repack", "--image", layout + ":app", bundle]).check()
         // A bundle remembers the manifest it was unpacked from: unpack again to stack a second layer.
         let bundle2 = tmp.path + "/bundle2"
@@ -72,9 +71,22 @@ struct PullEndToEndTests {
             if !pushed { usleep(100_000) }
         }
         #expect(pushed)
+        return (reference, registry)
+    }
 
-        let service = try ImageService(storage: StorageConfig(rootfsRoot: tmp.path + "/rootfs", kernelRoot: tmp.path + "/kernels",
-                                                              contentRoot: tmp.path + "/content"))
+    func service(_ tmp: TempDir) throws -> ImageService {
+        try ImageService(storage: StorageConfig(rootfsRoot: tmp.path + "/rootfs", kernelRoot: tmp.path + "/kernels",
+                                                contentRoot: tmp.path + "/content"))
+    }
+
+    @Test func pullAppliesAllLayers() throws {
+        let tmp = try TempDir("pull")
+        let (reference, registry) = try startRegistry(tmp)
+        defer {
+            kill(registry.processIdentifier, SIGKILL)
+            registry.waitUntilExit()
+        }
+        let service = try service(tmp)
         let image = try service.pull(reference, options: ImageBuildOptions(size: .headroomMiB(8)))
         #expect(image.tag.description == "acme/app:1")
         let m = image.metadata
@@ -86,5 +98,37 @@ struct PullEndToEndTests {
         #expect(try !Ext4Inspector.exists(image: image.rootfsPath, path: "/etc/a"))
         #expect(try Ext4Inspector.fsck(image: image.rootfsPath).clean)
         #expect(try service.prune().removedBlobs.isEmpty)
+    }
+
+    /// The first layer's blob is damaged in the registry's storage (same size, one byte
+    /// flipped in the middle): the streaming pull applies part of it before the damage shows,
+    /// and must still leave nothing: no tag, no blob of that layer, no scratch tree.
+    @Test func corruptLayerLeavesNothing() throws {
+        let tmp = try TempDir("pull-corrupt")
+        let (reference, registry) = try startRegistry(tmp)
+        defer {
+            kill(registry.processIdentifier, SIGKILL)
+            registry.waitUntilExit()
+        }
+        let layout = try JSONDecoder().decode(ImageIndex.self, from: try Data(contentsOf: URL(fileURLWithPath: tmp.path + "/layout/index.json")))
+        let manifestDigest = try #require(layout.manifests.first?.digest)
+        let manifest = try JSONDecoder().decode(ImageManifest.self, from: try Data(contentsOf: URL(
+            fileURLWithPath: tmp.path + "/layout/blobs/sha256/" + manifestDigest.hex)))
+        let victim = try #require(manifest.layers.first?.digest)
+        let blobFile = "\(tmp.path)/registry/docker/registry/v2/blobs/sha256/\(victim.hex.prefix(2))/\(victim.hex)/data"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: blobFile))
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: blobFile))
+
+        let service = try service(tmp)
+        #expect {
+            try service.pull(reference, options: ImageBuildOptions(size: .headroomMiB(8)))
+        } throws: { ($0 as? FirebuildError)?.code == .digestMismatch }
+        #expect(service.images.list().isEmpty)
+        #expect(!service.content.contains(victim))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path + "/content/ingest").isEmpty)
+        let staging = (try? FileManager.default.contentsOfDirectory(atPath: tmp.path + "/rootfs/.tmp")) ?? []
+        #expect(staging.isEmpty, "scratch trees left behind: \(staging)")
+        #expect(try service.prune().removedBlobs.allSatisfy { $0 != victim })
     }
 }
