@@ -12,7 +12,7 @@ import Testing
 ///   `io.buildah.version` label is ignored;
 /// - file tree: path, type, permission bits, uid, gid, size, symlink target, sha256 of content.
 ///   Never compared: times, directory sizes. Tolerated (see AcceptanceTolerance): firebuild's
-///   /lost+found and /sbin/firebuild-init; buildah's empty /etc/hosts, /etc/hostname,
+///   /lost+found; buildah's empty /etc/hosts, /etc/hostname,
 ///   /etc/resolv.conf (its RUN bind-mount targets).
 /// Every other difference is a firebuild bug (or, where buildah departs from Docker, a
 /// documented buildah quirk — see `ConfigComparison.dockerEquivalent`).

@@ -63,14 +63,10 @@ enum TreeSnapshot {
 
 /// What may differ between firebuild's ext4 and buildah's image, and why. Everything else is a bug.
 enum AcceptanceTolerance {
-    /// Only in firebuild's images, by design: ext4's lost+found (mkfs creates it, e2fsck needs it)
-    /// and the guest init firebuild installs into every image it builds (the VM's PID 1).
-    static let firebuildOnly: Set<String> = ["/lost+found", "/sbin/firebuild-init"]
-
-    /// Only in firebuild's images built FROM scratch: the directories a VM needs to boot (the init
-    /// mounts /proc, /sys, /dev, /tmp, /run; Sources/Build/BaseLayers.swift `skeleton`). Docker's
-    /// scratch is empty. Tolerated only as empty directories.
-    static let scratchSkeleton: Set<String> = ["/proc", "/sys", "/dev", "/tmp", "/run", "/etc", "/sbin", "/root"]
+    /// Only in firebuild's images, by design: ext4's lost+found (mkfs creates it, e2fsck needs it).
+    /// Not tolerated any more: the guest init (build VMs boot it from an initrd segment) and the
+    /// boot mount points of FROM scratch images (Sources/Build/MountStubs.swift removes them).
+    static let firebuildOnly: Set<String> = ["/lost+found"]
 
     /// Only in buildah's images: the empty files buildah's chroot isolation creates as bind-mount
     /// targets for RUN (Docker/BuildKit leave no such files). Tolerated only while empty.
@@ -78,9 +74,6 @@ enum AcceptanceTolerance {
 
     /// Differences of two trees as readable lines (empty: equal within the tolerances).
     static func differences(firebuild fb: [String: TreeEntry], buildah bh: [String: TreeEntry]) -> [String] {
-        func isEmptyDirectory(_ path: String) -> Bool {
-            fb[path]?.kind == .directory && !fb.keys.contains { $0.hasPrefix(path + "/") && !firebuildOnly.contains($0) }
-        }
         var out: [String] = []
         for path in Set(fb.keys).union(bh.keys).sorted() {
             switch (fb[path], bh[path]) {
@@ -88,7 +81,6 @@ enum AcceptanceTolerance {
                 if f != b { out.append("\(path): firebuild \(f) | buildah \(b)") }
             case let (f?, nil):
                 if firebuildOnly.contains(path) || firebuildOnly.contains(where: { path.hasPrefix($0 + "/") }) { continue }
-                if scratchSkeleton.contains(path) && isEmptyDirectory(path) { continue }
                 out.append("\(path): only in firebuild (\(f))")
             case let (nil, b?):
                 if buildahMountTargets.contains(path), b.kind == .file, b.size == 0 { continue }
