@@ -15,6 +15,10 @@
 #   BENCH_CACHE=DIR                          where the minbase tarball and layout are cached
 #                                            (default ~/.cache/firebuild-bench; reruns skip mmdebstrap)
 #   FIREBUILD_BIN=PATH                       use this binary instead of building
+#   PIPE_SCRATCH=/dev/shm                    where the pipeline keeps its OCI copy and unpacked bundle
+#                                            (default: the work dir on disk; firebuild puts its own
+#                                            transient tree on /dev/shm when it fits, so this gives
+#                                            the pipeline the same advantage). Outputs stay on disk.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${N:-5}
@@ -50,11 +54,12 @@ fi
 
 # --- registry on 127.0.0.1, free port, own config --------------------------------------------
 WORK=$(mktemp -d /var/tmp/fb-bench-images.XXXXXX)
+PIPE_BASE=$(mktemp -d "${PIPE_SCRATCH:-$WORK}/fb-bench-pipeline.XXXXXX")
 REG_PID=
 cleanup() {
   local rc=$?
   if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
+  rm -rf "$WORK" "$PIPE_BASE"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -84,10 +89,10 @@ firebuild_pull() {  # $1 = fresh FIREBUILD_HOME; its debug log goes to $1.log
 # A number from firebuild's debug log: $1 = log, $2 = message, $3 = field.
 log_field() { sed -n "s/.*$2.* $3=\([0-9.]*\).*/\1/p" "$1" | head -1; }
 MKFS_FLAGS=(-q -F -t ext4 -T default -b 4096 -I 256 -m 0)
-pipeline() {  # $1 = scratch dir
-  skopeo copy --quiet --src-tls-verify=false "docker://$REF" "oci:$1/oci:minbase"
-  umoci unpack --image "$1/oci:minbase" "$1/bundle" >/dev/null
-  mkfs.ext4 "${MKFS_FLAGS[@]}" -d "$1/bundle/rootfs" "$1/rootfs.ext4" "$SIZE_K" >/dev/null
+pipeline() {  # $1 = output dir (the ext4), $2 = scratch dir (OCI copy and bundle)
+  skopeo copy --quiet --src-tls-verify=false "docker://$REF" "oci:$2/oci:minbase"
+  umoci unpack --image "$2/oci:minbase" "$2/bundle" >/dev/null
+  mkfs.ext4 "${MKFS_FLAGS[@]}" -d "$2/bundle/rootfs" "$1/rootfs.ext4" "$SIZE_K" >/dev/null
 }
 mkfs_alone() { mkfs.ext4 "${MKFS_FLAGS[@]}" -d "$TREE" "$1" "$SIZE_K" >/dev/null; }
 
@@ -98,9 +103,10 @@ STORED=$(find "$WORK/warm-fb/rootfs" -type f -name rootfs | head -1)
 [ -n "$STORED" ] || { echo "firebuild stored no ext4 under $WORK/warm-fb/rootfs" >&2; exit 1; }
 SIZE_K="$(( $(stat -c %s "$STORED") / 1024 ))k"
 rm -rf "$WORK/warm-fb"
-mkdir -p "$WORK/warm-p"; pipeline "$WORK/warm-p"
-TREE=$WORK/warm-p/bundle/rootfs
-echo "image: $(du -sh "$TARBALL" | cut -f1) layer tar, $(find "$TREE" | wc -l) entries; ext4 size $SIZE_K; N=$N" >&2
+mkdir -p "$WORK/warm-p" "$PIPE_BASE/warm-p"; pipeline "$WORK/warm-p" "$PIPE_BASE/warm-p"
+TREE=$PIPE_BASE/warm-p/bundle/rootfs
+echo "image: $(du -sh "$TARBALL" | cut -f1) layer tar, $(find "$TREE" | wc -l) entries; ext4 size $SIZE_K; N=$N;" \
+     "pipeline scratch on $(df --output=fstype "$PIPE_BASE" | tail -1)" >&2
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 declare -a T_FB T_PIPE T_MKFS T_STAGE T_APPLY
@@ -110,8 +116,9 @@ for i in $(seq "$N"); do
   T_APPLY+=("$(log_field "$WORK/fb$i.log" "fetched and applied layers" seconds)")
   [ -n "${T_STAGE[-1]}" ] && [ -n "${T_APPLY[-1]}" ] || { echo "no phase timings in $WORK/fb$i.log:" >&2; cat "$WORK/fb$i.log" >&2; exit 1; }
   rm -rf "$WORK/fb$i" "$WORK/fb$i.log"
-  mkdir -p "$WORK/p$i"; t0=$(now); pipeline "$WORK/p$i"; t1=$(now); T_PIPE+=("$(echo "$t1 - $t0" | bc)")
-  rm -rf "$WORK/p$i"
+  mkdir -p "$WORK/p$i" "$PIPE_BASE/p$i"
+  t0=$(now); pipeline "$WORK/p$i" "$PIPE_BASE/p$i"; t1=$(now); T_PIPE+=("$(echo "$t1 - $t0" | bc)")
+  rm -rf "$WORK/p$i" "$PIPE_BASE/p$i"
   t0=$(now); mkfs_alone "$WORK/m$i.ext4"; t1=$(now); T_MKFS+=("$(echo "$t1 - $t0" | bc)")
   rm -f "$WORK/m$i.ext4"
   echo "run $i: firebuild ${T_FB[-1]} s (fetch+apply ${T_APPLY[-1]} s, tree→ext4 ${T_STAGE[-1]} s)," \
