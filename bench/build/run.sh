@@ -21,7 +21,7 @@ N=${N:-5}
 N_CORPUS=${N_CORPUS:-3}
 SIZE_MB=${SIZE_MB:-300}
 CONFIG=${CONFIG:-release}
-for tool in qemu-system-x86_64 qemu-img busybox umoci buildah ip python3 debugfs; do
+for tool in qemu-system-x86_64 qemu-img busybox umoci buildah ip python3 debugfs stdbuf bc; do
   command -v "$tool" >/dev/null || { echo "missing $tool (make deps installs it)" >&2; exit 1; }
 done
 KERNEL=${KERNEL:-$(ls -1 /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -1)}
@@ -33,8 +33,10 @@ fi
 [ -x .build-static/firebuild-init-static ] || make init >/dev/null
 export FIREBUILD_INIT=${FIREBUILD_INIT:-$PWD/.build-static/firebuild-init-static}
 
-# Short path: QEMU's sockets live under it (sun_path is 108 bytes).
-WORK=$(mktemp -d /tmp/fbbld.XXXXXX)
+# Short path: QEMU's sockets live under it (sun_path is 108 bytes). Lower case: buildah names an
+# image pulled from oci:DIR after DIR, and image names must be lower case.
+WORK=/tmp/fbbld-$$-$RANDOM
+mkdir -m 700 "$WORK"
 export FIREBUILD_HOME=$WORK/h
 NS=fbtest-bld$$
 BUILDAH=(ip netns exec "$NS" buildah --root "$WORK/buildah/root" --runroot "$WORK/buildah/run" --storage-driver vfs)
@@ -75,7 +77,8 @@ now() { date +%s.%N; }
 # Runs a firebuild build, prefixing every output line with a timestamp; prints the log path.
 fb_build() {  # $1 = log file, rest = rootfs args
   local log=$1; shift
-  fb rootfs --vmlinux-id bench "$@" 2>&1 | while IFS= read -r line; do printf '%s %s\n' "$(now)" "$line"; done > "$log"
+  # stdbuf: line-buffered stdout, or piped step lines arrive in bursts and their timestamps lie.
+  stdbuf -oL -eL "$FIREBUILD_BIN" rootfs --vmlinux-id bench "$@" 2>&1 | while IFS= read -r line; do printf '%s %s\n' "$(now)" "$line"; done > "$log"
   grep -q ' built .* VM boot' "$log" || { echo "build failed:" >&2; tail -20 "$log" >&2; return 1; }
 }
 boots() { sed -n 's/.* \([0-9]*\) VM boot(s).*/\1/p' "$1" | tail -1; }
@@ -146,9 +149,9 @@ for i in $(seq "$N_CORPUS"); do
     c=$(prepare "$name"); tag=$(tag_of "$name")
     f=$c/Dockerfile; [ -f "$c/Dockerfile.buildah" ] && f=$c/Dockerfile.buildah
     t0=$(now); fb_build "$WORK/corpus.log" --dockerfile "$c/Dockerfile" --context "$c" --tag "$tag" --no-cache; t1=$(now)
-    FB_T[$name]+="$(echo "$t1 - $t0" | bc) "
+    FB_T[$name]=${FB_T[$name]:-}"$(echo "$t1 - $t0" | bc) "
     t0=$(now); "${BUILDAH[@]}" bud --isolation chroot --format docker --pull=never --layers=false -q -f "$f" -t "localhost/$tag" "$c" >/dev/null; t1=$(now)
-    BH_T[$name]+="$(echo "$t1 - $t0" | bc) "
+    BH_T[$name]=${BH_T[$name]:-}"$(echo "$t1 - $t0" | bc) "
   done
   echo "corpus round $i done" >&2
 done
