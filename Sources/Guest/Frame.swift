@@ -92,7 +92,9 @@ public struct FrameDecoder {
 
     public init() {}
 
-    public mutating func feed(_ bytes: [UInt8]) {
+    public mutating func feed(_ bytes: [UInt8]) { feed(bytes[...]) }
+
+    public mutating func feed(_ bytes: ArraySlice<UInt8>) {
         if start > 0 && start == buffer.count { buffer.removeAll(keepingCapacity: true); start = 0 }
         buffer += bytes
     }
@@ -130,6 +132,9 @@ public final class FrameChannel {
     public let fd: Int32
     var decoder = FrameDecoder()
     public private(set) var isClosed = false
+    /// Reused by every read: a virtio-serial read returns at most one 4 KiB buffer, so allocating
+    /// and zeroing 64 KiB per read cost more than the data itself under TCG (COPY of big files).
+    private var readBuffer = [UInt8](repeating: 0, count: 65536)
 
     let isSocket: Bool
 
@@ -161,10 +166,9 @@ public final class FrameChannel {
     /// Returns false at end of stream; EAGAIN (spurious wake-up) is not an end.
     @discardableResult
     public func readAvailable() throws -> Bool {
-        var buf = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 { decoder.feed(Array(buf[0..<n])); return true }
+            let n = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { decoder.feed(readBuffer[0..<n]); return true }
             if n == 0 { isClosed = true; return false }
             if errno == EINTR { continue }
             if errno == EAGAIN { return true }
