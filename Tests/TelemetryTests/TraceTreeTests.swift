@@ -113,14 +113,19 @@ struct SpanTree {
         let importSpan = try #require(tree.first("image.import"))
         #expect(importSpan.parentSpanID == root.spanID)
         #expect(importSpan.attributes[FirebuildSpanKey.tag] == "test/traced:1")
-        for name in ["oci.resolve", "oci.apply.layer", "rootfs.mkfs", "store.commit"] {
+        for name in ["oci.resolve", "rootfs.mkfs", "store.commit"] {
             let s = try #require(tree.first(name), "no \(name) span")
             #expect(s.parentSpanID == importSpan.spanID, "\(name) should be a child of image.import")
             #expect(s.endNanos >= s.startNanos && s.startNanos >= importSpan.startNanos)
             #expect(s.traceID == root.traceID)
         }
-        // In order: resolve, apply, mkfs, commit.
-        #expect(tree.children(of: importSpan.spanID).map(\.name) == ["oci.resolve", "oci.apply.layer", "rootfs.mkfs", "store.commit"])
+        // In order: resolve (layers are applied while they stream in, so their spans are its
+        // children), mkfs, commit.
+        #expect(tree.children(of: importSpan.spanID).map(\.name) == ["oci.resolve", "rootfs.mkfs", "store.commit"])
+        let resolve = try #require(tree.first("oci.resolve"))
+        let apply = try #require(tree.first("oci.apply.layer"))
+        #expect(apply.parentSpanID == resolve.spanID, "oci.apply.layer should be a child of oci.resolve")
+        #expect(apply.traceID == root.traceID && apply.startNanos >= resolve.startNanos)
         #expect(tree.first("oci.apply.layer")?.attributes[FirebuildSpanKey.layerIndex] == "0")
         #expect(Int(tree.first("rootfs.mkfs")?.attributes[FirebuildSpanKey.bytes] ?? "") ?? 0 > 0)
         #expect(tree.spans.allSatisfy { $0.statusCode != 2 })
