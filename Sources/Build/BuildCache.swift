@@ -162,12 +162,61 @@ public final class BuildCache: @unchecked Sendable {
                     }
                 }
             }
+            freed += pruneFromTrees(olderThan: olderThan)
             return freed
         }
+    }
+
+    // MARK: files extracted for COPY --from
+
+    /// Host copies of the files `COPY --from=stage|image` reads, by source identity and paths.
+    public var fromTreesDir: String { root + "/from" }
+    func fromTreePath(_ key: String) -> String { "\(fromTreesDir)/\(key.prefix(32))" }
+
+    /// Fills a fresh directory with `fill` and renames it to `path`; a concurrent build that got
+    /// there first wins (both trees hold the same files) and ours is dropped.
+    func storeFromTree(at path: String, _ fill: (String) throws -> Void) throws {
+        try FileManager.default.createDirectory(atPath: fromTreesDir, withIntermediateDirectories: true)
+        let tmp = "\(fromTreesDir)/.tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        try fill(tmp)
+        if rename(tmp, path) != 0 && !FileManager.default.fileExists(atPath: path) {
+            throw FirebuildError.posix("rename", path: path)
+        }
+    }
+
+    /// Trees unused since `olderThan` (all without it), and leftovers of interrupted extractions.
+    /// Between builds, like the rest of prune.
+    func pruneFromTrees(olderThan: Date?) -> Int64 {
+        var freed: Int64 = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: fromTreesDir)) ?? [] {
+            let path = fromTreesDir + "/" + name
+            var st = stat()
+            guard lstat(path, &st) == 0 else { continue }
+            let used = Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec))
+            guard name.hasPrefix(".tmp-") || (olderThan.map { used < $0 } ?? true) else { continue }
+            freed += DiskUsage.tree(path)
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        return freed
     }
 }
 
 enum DiskUsage {
+    static func tree(_ path: String) -> Int64 {
+        var total = allocated(path)
+        if let walker = FileManager.default.enumerator(atPath: path) {
+            for case let rel as String in walker { total += allocatedNoFollow(path + "/" + rel) }
+        }
+        return total
+    }
+
+    static func allocatedNoFollow(_ path: String) -> Int64 {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return 0 }
+        return Int64(st.st_blocks) * 512
+    }
+
     static func allocated(_ path: String) -> Int64 {
         var st = stat()
         guard stat(path, &st) == 0 else { return 0 }

@@ -118,13 +118,28 @@ public final class BuildEngine {
         guard let final = outcomes[plan.target], let targetStage = plan.targetStage else {
             throw FirebuildError(.internal, "the target stage was not built")
         }
-        let image = try FirebuildTracing.span("build.export") { _ in
-            try export(final.point, scratch: scratch, name: "final", sizeMiB: request.filesystemSizeMiB, shrink: true,
-                       removing: final.mountStubs)
-        }
         var parent: BaseImage?
         if case .image(let ref) = targetStage.base { parent = bases[ref] }
-        try images.commit(rootfs: image, config: final.config, tag: request.tag, parent: parent, dockerfile: source.description)
+        // Everything the stored result depends on: an unchanged rebuild whose tag already holds
+        // this result exports and commits nothing (the export is most of a cached build's time).
+        // Not with an observer: recipe hooks may edit the stored image after the build, so it
+        // would no longer be the result the key names (recipes reuse unchanged tags themselves).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let configJSON = (try? encoder.encode(final.config)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let resultKey = StepKey.key(parent: final.point.key, parts: [
+            "result", "size=\(request.filesystemSizeMiB.map(String.init) ?? "shrink")", final.mountStubs.joined(separator: ","),
+            configJSON, parent?.reference ?? "", parent?.identity ?? "", source.description])
+        if !request.noCache, request.observer == nil, images.resultKey(of: request.tag) == resultKey {
+            logger.debug("unchanged result: \(request.tag) already holds it", metadata: ["result-key": "\(resultKey.prefix(12))"])
+        } else {
+            let image = try FirebuildTracing.span("build.export") { _ in
+                try export(final.point, scratch: scratch, name: "final", sizeMiB: request.filesystemSizeMiB, shrink: true,
+                           removing: final.mountStubs)
+            }
+            try images.commit(rootfs: image, config: final.config, tag: request.tag, parent: parent, dockerfile: source.description,
+                              resultKey: resultKey)
+        }
         let result = BuildResult(tag: request.tag, config: final.config, vmBoots: counters.boots, stepsRun: counters.run,
                                  stepsCached: counters.cached, duration: Date().timeIntervalSince(started))
         logger.info("built \(request.tag)", metadata: ["vm-boots": "\(result.vmBoots)", "steps-run": "\(result.stepsRun)",
@@ -160,25 +175,33 @@ public final class BuildEngine {
     /// with debugfs from a raw export, limited to the source paths' directories.
     func fromTree(_ from: String, paths: [String], plan: BuildPlan, outcomes: inout [Int: StageOutcome], scratch: String,
                   base: (String) throws -> BaseImage) throws -> (tree: SourceTree, identity: String) {
-        var raw: String
-        var identity: String
-        if let stage = plan.stages.first(where: { $0.name == from.lowercased() || (Int(from) == $0.index) }),
-           var o = outcomes[stage.index] {
-            if o.rawImage == nil {
-                o.rawImage = try export(o.point, scratch: scratch, name: "stage-\(stage.index)", sizeMiB: nil, shrink: false,
-                                        removing: o.mountStubs)
-                outcomes[stage.index] = o
-            }
-            raw = o.rawImage ?? ""
-            identity = "stage:" + o.point.key
+        // The extracted files are kept in the build cache under their source's identity (a stage's
+        // chain key names its content; an image's file identity changes with it): a rebuild
+        // neither exports the stage again nor runs debugfs.
+        let stage = plan.stages.first(where: { $0.name == from.lowercased() || (Int(from) == $0.index) })
+        var image: BaseImage?
+        let identity: String
+        if let stage, let o = outcomes[stage.index] {
+            identity = "stage:" + o.point.key + "|" + o.mountStubs.joined(separator: ",")
         } else {
             let img = try base(from)
-            raw = img.rootfsPath
+            image = img
             identity = "image:" + img.identity
         }
-        let dir = "\(scratch)/from-\(ContentDigest.sha256(identity + paths.joined(separator: "\u{0}")).hex.prefix(16))"
-        if !FileManager.default.fileExists(atPath: dir) {
-            try StageFiles.extract(image: raw, paths: paths, into: dir)
+        let dir = cache.fromTreePath(ContentDigest.sha256(identity + "\u{0}" + paths.joined(separator: "\u{0}")).hex)
+        if FileManager.default.fileExists(atPath: dir) {
+            utimes(dir, nil)  // last use, for `cache prune --older-than`
+        } else {
+            var raw = image?.rootfsPath ?? ""
+            if let stage, var o = outcomes[stage.index] {
+                if o.rawImage == nil {
+                    o.rawImage = try export(o.point, scratch: scratch, name: "stage-\(stage.index)", sizeMiB: nil, shrink: false,
+                                            removing: o.mountStubs)
+                    outcomes[stage.index] = o
+                }
+                raw = o.rawImage ?? ""
+            }
+            try cache.storeFromTree(at: dir) { tmp in try StageFiles.extract(image: raw, paths: paths, into: tmp) }
         }
         return (SourceTree(root: dir, preserveOwnership: true, label: "--from=\(from)"), identity)
     }

@@ -31,6 +31,17 @@ public protocol ImageProvider {
     func baseImage(_ reference: String, platform: Platform) throws -> BaseImage
     /// Atomically stores `rootfs` (moved) under `tag` with its config and parent chain.
     func commit(rootfs: String, config: ImageConfig, tag: String, parent: BaseImage?, dockerfile: String) throws
+    /// Like `commit`, recording `resultKey` (everything the stored result depends on) with the image.
+    func commit(rootfs: String, config: ImageConfig, tag: String, parent: BaseImage?, dockerfile: String, resultKey: String) throws
+    /// The `resultKey` the image stored under `tag` was committed with, if any.
+    func resultKey(of tag: String) -> String?
+}
+
+extension ImageProvider {
+    public func commit(rootfs: String, config: ImageConfig, tag: String, parent: BaseImage?, dockerfile: String, resultKey: String) throws {
+        try commit(rootfs: rootfs, config: config, tag: tag, parent: parent, dockerfile: dockerfile)
+    }
+    public func resultKey(of tag: String) -> String? { nil }
 }
 
 /// The Dockerfile module's platform, named apart from OCI's type of the same name.

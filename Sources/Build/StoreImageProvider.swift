@@ -40,8 +40,24 @@ public final class StoreImageProvider: ImageProvider {
     }
 
     public func commit(rootfs: String, config: ImageConfig, tag: String, parent: BaseImage?, dockerfile: String) throws {
+        try commit(rootfs: rootfs, config: config, tag: tag, parent: parent, dockerfile: dockerfile, details: nil)
+    }
+
+    public func commit(rootfs: String, config: ImageConfig, tag: String, parent: BaseImage?, dockerfile: String, resultKey: String) throws {
+        try commit(rootfs: rootfs, config: config, tag: tag, parent: parent, dockerfile: dockerfile,
+                   details: [Self.resultKeyDetail: resultKey])
+    }
+
+    public func resultKey(of tag: String) -> String? {
+        guard let t = try? ImageTag(parsing: tag), let stored = try? images.find(t) else { return nil }
+        return stored.metadata.source.details?[Self.resultKeyDetail]
+    }
+
+    static let resultKeyDetail = "build-result-key"
+
+    func commit(rootfs: String, config: ImageConfig, tag: String, parent: BaseImage?, dockerfile: String, details: [String: String]?) throws {
         let target = try ImageTag(parsing: tag)
-        let metadata = ImageMetadata(config: config, source: ImageOrigin(kind: .dockerfile, dockerfile: dockerfile),
+        let metadata = ImageMetadata(config: config, source: ImageOrigin(kind: .dockerfile, dockerfile: dockerfile, details: details),
                                      parents: parent.map { [ParentRef(tag: $0.reference)] } ?? [], platform: "linux/amd64")
         try images.commit(rootfs: rootfs, metadata: metadata, as: target, move: true)
     }

@@ -114,15 +114,20 @@ struct BuildEndToEndTests {
         let md = try String(contentsOfFile: paths.rootfsStorageRoot + "/test/app/1/metadata.json", encoding: .utf8)
         #expect(md.contains("\"/app/run.sh\"") && md.contains("busybox:1"))
 
+        let storedIdentity = BaseImage.fileIdentity(image)
+        let fromTrees = try FileManager.default.contentsOfDirectory(atPath: paths.buildCache + "/from")
+        #expect(fromTrees.count == 1, "the COPY --from files are kept in the build cache: \(fromTrees)")
         t = Date()
         let cached = try engine.build(request(dockerfile("echo \"$GREETING from $(id -u)\" > /home/app/whoami.txt")))
         let cachedTime = Date().timeIntervalSince(t)
         #expect(cached.vmBoots == 0 && cached.stepsRun == 0, "an unchanged rebuild boots no VM")
+        #expect(BaseImage.fileIdentity(image) == storedIdentity, "an unchanged result is not exported and committed again")
 
         t = Date()
         let changed = try engine.build(request(dockerfile("echo \"$GREETING again\" > /home/app/whoami.txt")))
         let changedTime = Date().timeIntervalSince(t)
         #expect(changed.vmBoots == 1 && changed.stepsRun == 1, "only the changed last step runs")
+        #expect(BaseImage.fileIdentity(image) != storedIdentity, "a changed result is committed")
         #expect(try E2E.debugfs(image, "cat /home/app/whoami.txt") == "hello again\n")
 
         // A failing RUN names its Dockerfile line.
