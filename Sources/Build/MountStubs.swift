@@ -1,5 +1,6 @@
 import FirebuildCore
 import Foundation
+import Synchronization
 
 /// Mount targets a build VM creates in the image being built, removed again from the export.
 /// - Files: the guest init bind-mounts /etc/hosts, /etc/hostname and /etc/resolv.conf during RUN
@@ -16,10 +17,32 @@ enum MountStubs {
     static let directories = ["/proc", "/sys", "/dev", "/run", "/etc"]
     static var paths: [String] { files + directories }
 
-    /// Which of `paths` a raw ext4 image lacks (all of them for scratch: `image` nil).
+    /// Which of `paths` a raw ext4 image lacks (all of them for scratch: `image` nil). Two
+    /// debugfs listings (/ and /etc), remembered per image file identity: each debugfs start
+    /// opens the whole image, and a cached rebuild asks once per stage.
     static func absent(in image: String?) throws -> [String] {
         guard let image else { return paths }
-        return try paths.filter { try entry($0, in: image) == nil }
+        let id = BaseImage.fileIdentity(image)
+        if let known = memo.withLock({ $0[id] }) { return known }
+        let root = try names(in: "/", image: image)
+        let etc = root.contains("etc") ? try names(in: "/etc", image: image) : []
+        let missing = paths.filter { path in
+            let parts = path.split(separator: "/").map(String.init)
+            return parts.count == 1 ? !root.contains(parts[0]) : !(parts[0] == "etc" && etc.contains(parts[1]))
+        }
+        memo.withLock { $0[id] = missing }
+        return missing
+    }
+
+    private static let memo = Mutex<[String: [String]]>([:])
+
+    /// Entry names of a directory (`ls -p` prints one `/inode/mode/uid/gid/name/size/` line each).
+    static func names(in dir: String, image: String) throws -> Set<String> {
+        let out = try Command("debugfs", ["-R", "ls -p \"\(dir)\"", image]).run().stdoutString
+        return Set(out.split(separator: "\n").compactMap { line -> String? in
+            let f = line.split(separator: "/", omittingEmptySubsequences: false)
+            return f.count > 5 ? String(f[5]) : nil
+        }).subtracting([".", ".."])
     }
 
     /// Removes the stubs that are still empty (a step may have put real content there).
@@ -47,13 +70,8 @@ enum MountStubs {
             return out.range(of: #"Size: 0\b"#, options: .regularExpression) != nil ? .emptyFile : .other
         }
         if out.contains("Type: directory") {
-            // `ls -p` prints one `/inode/mode/uid/gid/name/size/` line per entry.
-            let names = try Command("debugfs", ["-R", "ls -p \"\(path)\"", image]).run().stdoutString
-                .split(separator: "\n").compactMap { line -> Substring? in
-                    let f = line.split(separator: "/", omittingEmptySubsequences: false)
-                    return f.count > 5 ? f[5] : nil
-                }
-            return Set(names).isSubset(of: [".", ".."]) ? .emptyDirectory : .other
+            let names = try names(in: path, image: image)
+            return names.isEmpty ? .emptyDirectory : .other
         }
         return .other
     }
