@@ -36,21 +36,52 @@ enum MountStubs {
 
     private static let memo = Mutex<[String: [String]]>([:])
 
-    /// Entry names of a directory (`ls -p` prints one `/inode/mode/uid/gid/name/size/` line each).
-    static func names(in dir: String, image: String) throws -> Set<String> {
-        let out = try Command("debugfs", ["-R", "ls -p \"\(dir)\"", image]).run().stdoutString
-        return Set(out.split(separator: "\n").compactMap { line -> String? in
-            let f = line.split(separator: "/", omittingEmptySubsequences: false)
-            return f.count > 5 ? String(f[5]) : nil
-        }).subtracting([".", ".."])
+    static func names(in dir: String, image: String) throws -> Set<String> { Set(try listing(in: dir, image: image).keys) }
+
+    /// Removes the stubs that are still empty (a step may have put real content there), with one
+    /// listing per directory involved and one debugfs write: files first, so an /etc they leave
+    /// empty goes too.
+    static func remove(_ candidates: [String], from image: String) throws {
+        guard !candidates.isEmpty else { return }
+        let wanted = Set(candidates)
+        let etc = try listing(in: "/etc", image: image)
+        var script = "", goneFromEtc = Set<String>()
+        for path in files where wanted.contains(path) {
+            let name = String(path.dropFirst("/etc/".count))
+            if let e = etc[name], e.isRegular, e.size == 0 { script += "rm \(path)\n"; goneFromEtc.insert(name) }
+        }
+        let dirs = directories.filter { wanted.contains($0) }
+        if !dirs.isEmpty {
+            let root = try listing(in: "/", image: image)
+            for dir in dirs {
+                let name = String(dir.dropFirst())
+                guard root[name]?.isDirectory == true else { continue }
+                let rest = name == "etc" ? Set(etc.keys).subtracting(goneFromEtc) : Set(try listing(in: dir, image: image).keys)
+                if rest.isEmpty { script += "rmdir \(dir)\n" }
+            }
+        }
+        try debugfs(script, image)
     }
 
-    /// Removes the stubs that are still empty (a step may have put real content there).
-    static func remove(_ candidates: [String], from image: String) throws {
-        let files = try candidates.filter { try Self.files.contains($0) && entry($0, in: image) == .emptyFile }
-        try debugfs(files.map { "rm \($0)\n" }.joined(), image)
-        let dirs = try candidates.filter { try Self.directories.contains($0) && entry($0, in: image) == .emptyDirectory }
-        try debugfs(dirs.map { "rmdir \($0)\n" }.joined(), image)
+    struct Listed {
+        var mode: String
+        var size: Int64
+        private var type: Int { (Int(mode, radix: 8) ?? 0) & 0o170000 }
+        var isRegular: Bool { type == 0o100000 }
+        var isDirectory: Bool { type == 0o040000 }
+    }
+
+    /// A directory's entries from `ls -p` (`/inode/mode/uid/gid/name/size/` per line); empty when
+    /// the directory does not exist.
+    static func listing(in dir: String, image: String) throws -> [String: Listed] {
+        let out = try Command("debugfs", ["-R", "ls -p \"\(dir)\"", image]).run().stdoutString
+        var entries: [String: Listed] = [:]
+        for line in out.split(separator: "\n") {
+            let f = line.split(separator: "/", omittingEmptySubsequences: false)
+            guard f.count > 6, f[5] != ".", f[5] != ".." else { continue }
+            entries[String(f[5])] = Listed(mode: String(f[2]), size: Int64(f[6]) ?? -1)
+        }
+        return entries
     }
 
     private static func debugfs(_ script: String, _ image: String) throws {
@@ -59,20 +90,5 @@ enum MountStubs {
         try AtomicFile.write(script, to: cmds)
         defer { unlink(cmds) }
         try Command("debugfs", ["-w", "-f", cmds, image]).check()
-    }
-
-    enum Entry { case emptyFile, emptyDirectory, other }
-
-    static func entry(_ path: String, in image: String) throws -> Entry? {
-        let out = try Command("debugfs", ["-R", "stat \"\(path)\"", image]).run().stdoutString
-        guard out.contains("Inode:") else { return nil }  // "File not found by ext2_lookup" goes to stderr
-        if out.contains("Type: regular") {
-            return out.range(of: #"Size: 0\b"#, options: .regularExpression) != nil ? .emptyFile : .other
-        }
-        if out.contains("Type: directory") {
-            let names = try names(in: path, image: image)
-            return names.isEmpty ? .emptyDirectory : .other
-        }
-        return .other
     }
 }
