@@ -195,8 +195,8 @@ struct KillCommand: ParsableCommand {
 
 struct PurgeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "purge", abstract: "Remove every remnant of stopped VMs.",
-        discussion: "Namespaces, CNI state, iptables rules, jails and run-cache entries of VMs that no longer run.\n\nEXAMPLES:\n  firebuild purge")
+        commandName: "purge", abstract: "Remove every remnant of stopped VMs and killed builds.",
+        discussion: "Namespaces, CNI state, iptables rules, jails and run-cache entries of VMs that no longer run, and the VMM processes and networks of builds that were killed (a running build holds its lease and is left alone).\n\nEXAMPLES:\n  firebuild purge")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
 
