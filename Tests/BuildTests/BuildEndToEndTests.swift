@@ -28,6 +28,19 @@ enum E2E {
 
     static let skipReason = "needs qemu, qemu-utils, linux-image-cloud-amd64, busybox-static, e2fsprogs and the static init (make init)"
 
+    /// A store under `home` with kernel `cloud` (plus its initrd) and the busybox base `_/busybox:1`,
+    /// the guest init taken from `initBinary`: what every build VM test starts from.
+    static func prepareStore(home: String) throws -> (paths: FirebuildPaths, provider: StoreImageProvider) {
+        setenv("FIREBUILD_INIT", initBinary ?? "", 1)
+        let paths = FirebuildPaths(home: home)
+        let kernels = KernelStore(root: paths.kernelStorageRoot)
+        try KernelImporter(store: kernels).import(id: "cloud", path: cloudKernel ?? "")
+        _ = try InitrdBuilder.buildAndStore(kernelID: "cloud", store: kernels)
+        let provider = StoreImageProvider(storage: StorageConfig(paths: paths))
+        try makeBase(provider: provider, scratch: home)
+        return (paths, provider)
+    }
+
     /// A busybox root filesystem with users root and app (1000), stored as tag `_/busybox:1`.
     static func makeBase(provider: StoreImageProvider, scratch: String) throws {
         let tree = scratch + "/base-tree"
@@ -59,14 +72,8 @@ struct BuildEndToEndTests {
     func twoStageBuildThenCachedThenLastStepChanged() throws {
         let home = "/tmp/fbe2e-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: home) }
-        setenv("FIREBUILD_INIT", E2E.initBinary ?? "", 1)
-        let paths = FirebuildPaths(home: home)
-        let kernels = KernelStore(root: paths.kernelStorageRoot)
-        try KernelImporter(store: kernels).import(id: "cloud", path: E2E.cloudKernel ?? "")
-        _ = try InitrdBuilder.buildAndStore(kernelID: "cloud", store: kernels)
-        let provider = StoreImageProvider(storage: StorageConfig(paths: paths))
+        let (paths, provider) = try E2E.prepareStore(home: home)
         try FileManager.default.createDirectory(atPath: home + "/ctx", withIntermediateDirectories: true)
-        try E2E.makeBase(provider: provider, scratch: home)
         try AtomicFile.write("#!/bin/sh\necho run\n", to: home + "/ctx/run.sh", mode: 0o644)
         try AtomicFile.write("hello file\n", to: home + "/ctx/hello.txt")
 

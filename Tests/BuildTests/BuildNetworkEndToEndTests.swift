@@ -119,13 +119,7 @@ struct BuildNetworkEndToEndTests {
     func buildWithCNINetworkAndNetworkNone() throws {
         let fx = try BuildNetFixture()
         defer { fx.tearDown() }
-        setenv("FIREBUILD_INIT", E2E.initBinary ?? "", 1)
-        let paths = FirebuildPaths(home: fx.home)
-        let kernels = KernelStore(root: paths.kernelStorageRoot)
-        try KernelImporter(store: kernels).import(id: "cloud", path: E2E.cloudKernel ?? "")
-        _ = try InitrdBuilder.buildAndStore(kernelID: "cloud", store: kernels)
-        let provider = StoreImageProvider(storage: StorageConfig(paths: paths))
-        try E2E.makeBase(provider: provider, scratch: fx.home)
+        let (paths, provider) = try E2E.prepareStore(home: fx.home)
         try FileManager.default.createDirectory(atPath: fx.home + "/www", withIntermediateDirectories: true)
         let payload = "payload \(fx.id) from the sandbox\n"
         try AtomicFile.write(payload, to: fx.home + "/www/payload.txt")

@@ -13,14 +13,8 @@ extension BuildEndToEndTests {
     func runMountsCacheBindTmpfsSecret() throws {
         let home = "/tmp/fbe2e-mounts-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: home) }
-        setenv("FIREBUILD_INIT", E2E.initBinary ?? "", 1)
-        let paths = FirebuildPaths(home: home)
-        let kernels = KernelStore(root: paths.kernelStorageRoot)
-        try KernelImporter(store: kernels).import(id: "cloud", path: E2E.cloudKernel ?? "")
-        _ = try InitrdBuilder.buildAndStore(kernelID: "cloud", store: kernels)
-        let provider = StoreImageProvider(storage: StorageConfig(paths: paths))
+        let (paths, provider) = try E2E.prepareStore(home: home)
         try FileManager.default.createDirectory(atPath: home + "/ctx", withIntermediateDirectories: true)
-        try E2E.makeBase(provider: provider, scratch: home)
         try AtomicFile.write("bound input\n", to: home + "/ctx/input.txt")
         let secret = "s3cr3t-\(UInt32.random(in: 0...UInt32.max))-value"
         try AtomicFile.write(secret, to: home + "/token", mode: 0o600)
