@@ -76,7 +76,7 @@ public final class BuildEngine {
         _ = try BootFiles.guestInit(configured: nil)  // fail before any work when `make init` was not run
         let layers = BaseLayers(cache: cache)
         var outcomes: [Int: StageOutcome] = [:]
-        var counters = (boots: 0, run: 0, cached: 0)
+        var counters = (boots: 0, run: 0, cached: 0, diskFiles: 0)
 
         for (n, stage) in plan.stages.enumerated() {
           try FirebuildTracing.span("build.stage", attributes: [FirebuildSpanKey.stage: stage.name ?? String(stage.index)]) { span in
@@ -109,6 +109,7 @@ public final class BuildEngine {
             counters.boots += stats.boots
             counters.run += stats.run
             counters.cached += stats.cached
+            counters.diskFiles += stats.diskFiles
             outcomes[stage.index] = StageOutcome(point: point, config: stage.config, rawImage: nil, mountStubs: stubs)
             span.attributes["firebuild.build.steps_cached"] = stats.cached
             span.attributes["firebuild.build.steps_run"] = stats.run
@@ -141,7 +142,8 @@ public final class BuildEngine {
                               resultKey: resultKey)
         }
         let result = BuildResult(tag: request.tag, config: final.config, vmBoots: counters.boots, stepsRun: counters.run,
-                                 stepsCached: counters.cached, duration: Date().timeIntervalSince(started))
+                                 stepsCached: counters.cached, duration: Date().timeIntervalSince(started),
+                                 filesFromContentDisk: counters.diskFiles)
         logger.info("built \(request.tag)", metadata: ["vm-boots": "\(result.vmBoots)", "steps-run": "\(result.stepsRun)",
                                                       "steps-cached": "\(result.stepsCached)",
                                                       "seconds": "\(String(format: "%.1f", result.duration))"])

@@ -55,4 +55,6 @@ public struct BuildResult: Sendable {
     public var stepsRun: Int
     public var stepsCached: Int
     public var duration: TimeInterval
+    /// Files COPY/ADD wrote from the build VMs' content disks (the rest went over the channel).
+    public var filesFromContentDisk = 0
 }

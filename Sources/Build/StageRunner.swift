@@ -15,7 +15,7 @@ struct StageRunner {
     let scratch: String
     let deadline: Date?
 
-    struct Stats { var boots = 0, run = 0, cached = 0 }
+    struct Stats { var boots = 0, run = 0, cached = 0, diskFiles = 0 }
 
     func say(_ i: Int, _ n: Int, _ text: String) { request.output("[\(stageLabel) step \(i + 1)/\(n)] \(text)") }
 
@@ -74,8 +74,12 @@ struct StageRunner {
         // RUN --mount=type=cache images, locked until this VM is gone (defers run after the kill below).
         let caches = try CacheMountStore(root: engine.paths.runCache + "/build-cache-mounts").attach(CacheMountSet.wanted(by: steps[prefix...]))
         defer { caches.release() }
+        // COPY/ADD sources by DMA: packed while the VM boots, deleted once it is gone.
+        let content = StageContentDisk.make(hostFiles: steps[prefix...].flatMap(\.hostFiles), directory: scratch, name: vmID)
+        defer { content?.remove() }
         let vm = try StageVM(machine: request.machine, overlay: file, runDir: scratch + "/" + vmID, id: vmID, env: [],
-                             network: network, extraDisks: caches.disks, runCache: engine.paths.runCache)
+                             network: network, extraDisks: caches.disks + (content.map { [$0.vmDisk] } ?? []),
+                             runCache: engine.paths.runCache)
         stats.boots = 1
         let watchdog = Watchdog(vm: vm, deadline: deadline, inactivity: request.stepInactivityTimeout)
         watchdog.start()
@@ -95,7 +99,7 @@ struct StageRunner {
                     // first failure and fail the build with it once the step is done.
                     let observerFailure = FailureBox()
                     try FirebuildTracing.span("vm.exec", attributes: [FirebuildSpanKey.vmID: vmID]) { _ in
-                        try execute(step, vm: vm, watchdog: watchdog, caches: caches) { line in
+                        stats.diskFiles += try execute(step, vm: vm, watchdog: watchdog, caches: caches, content: content) { line in
                             say(j, steps.count, line)
                             if let observer = request.observer, observerFailure.error == nil {
                                 do { try observer.onOutput(stepInfo, line: line) } catch { observerFailure.error = error }
@@ -133,8 +137,10 @@ struct StageRunner {
         try Command("qemu-img", ["create", "-q", "-f", "qcow2", "-F", format, "-b", backing, path]).check()
     }
 
+    /// Runs one step in the VM; returns how many files came from the content disk.
+    @discardableResult
     func execute(_ step: StageStep, vm: StageVM, watchdog: Watchdog, caches: CacheMountSet? = nil,
-                 output: @escaping (String) -> Void) throws {
+                 content: StageContentDisk? = nil, output: @escaping (String) -> Void) throws -> Int {
         let conn = vm.connection
         switch step.action {
         case let .run(argv, env, user, workdir):
@@ -165,16 +171,21 @@ struct StageRunner {
                 e.location = "\(fileName):\(step.line)"
                 throw e
             }
+            var fromDisk = 0
             for op in ops {
                 watchdog.touch()
-                try apply(op, conn: conn)
+                if try apply(op, conn: conn, content: content) { fromDisk += 1 }
             }
+            return fromDisk
         case let .mkdirs(paths, owner):
             for p in paths { try conn.mkdir(MkdirRequest(path: p, mode: 0o755, owner: owner)) }
         }
+        return 0
     }
 
-    func apply(_ op: FileOp, conn: GuestConnection) throws {
+    /// Applies one file operation; true when its bytes came from the content disk.
+    @discardableResult
+    func apply(_ op: FileOp, conn: GuestConnection, content: StageContentDisk? = nil) throws -> Bool {
         func owner(_ o: OwnerSpec?) -> (String?, Int?, Int?) {
             switch o {
             case .none: return (nil, nil, nil)
@@ -186,11 +197,17 @@ struct StageRunner {
         case let .directory(path, mode, o):
             let (n, u, g) = owner(o)
             try conn.mkdir(MkdirRequest(path: path, mode: mode, owner: n, uid: u, gid: g))
-        case let .file(path, content, mode, o):
+        case let .file(path, data, mode, o):
             let (n, u, g) = owner(o)
             let req = WriteFileRequest(path: path, mode: mode, owner: n, uid: u, gid: g)
-            switch content {
-            case .host(let local): try conn.writeFile(req, fromLocalPath: local, timeout: 600)
+            switch data {
+            case .host(let local):
+                if let disk = content, let at = disk.location(of: local) {
+                    try conn.copyFromDisk(DiskCopyRequest(target: req, disk: disk.token, offset: at.offset, length: at.length), timeout: 600)
+                    return true
+                } else {
+                    try conn.writeFile(req, fromLocalPath: local, timeout: 600)
+                }
             case .bytes(let b): try conn.writeFile(req, data: b, timeout: 600)
             }
         case let .symlink(path, target, o):
@@ -204,6 +221,7 @@ struct StageRunner {
             let (n, u, g) = owner(o)
             if n != nil || u != nil { try conn.chown(ChownRequest(path: path, owner: n, uid: u, gid: g)) }
         }
+        return false
     }
 }
 

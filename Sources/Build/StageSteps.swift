@@ -20,6 +20,8 @@ struct StageStep {
     var network = "default"
     /// RUN --mount mounts (RunMounts.swift), set up for this step's process only.
     var mounts: [StepMount] = []
+    /// Host files a COPY/ADD writes into the guest (its content disk is packed from these).
+    var hostFiles: [String] = []
 }
 
 /// Turns a planned stage into steps and keys. COPY sources are resolved (and hashed) here, before
@@ -58,8 +60,13 @@ struct StageStepPlanner {
             case .copy(let c):
                 let (spec, tree, identity) = try copySpec(c, step: step)
                 let planner = CopyPlanner(tree: tree, scratchDir: scratch)
-                let digest = try StepKey.contentDigest(try planner.plan(spec))
-                add(.files(spec, tree), line: step.startLine, label: label, parts: common + ["copy", "\(spec)", identity, digest])
+                let ops = try planner.plan(spec)
+                add(.files(spec, tree), line: step.startLine, label: label,
+                    parts: common + ["copy", "\(spec)", identity, try StepKey.contentDigest(ops)])
+                out[out.count - 1].hostFiles = ops.compactMap {
+                    if case .file(_, .host(let path), _, _) = $0 { return path }
+                    return nil
+                }
             case .workdir(let wd):
                 add(.mkdirs([wd], owner: step.user.isEmpty ? nil : step.user), line: step.startLine, label: label,
                     parts: common + ["workdir", wd])

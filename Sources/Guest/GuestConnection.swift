@@ -233,6 +233,11 @@ public final class GuestConnection {
         }
     }
 
+    /// Writes a file whose bytes are on a content disk attached to the VM (see DiskCopyRequest).
+    public func copyFromDisk(_ req: DiskCopyRequest, timeout: Double?) throws {
+        _ = try request(.copyFromDisk, req.json, timeout: timeout, what: "writing \(req.target.path) from the content disk")
+    }
+
     public func mkdir(_ req: MkdirRequest, timeout: Double? = 30) throws {
         _ = try request(.mkdir, req.json, timeout: timeout, what: "mkdir \(req.path)")
     }

@@ -33,21 +33,29 @@ extension Supervisor {
         let req = try WriteFileRequest(frame: frame)
         try checkAbsolute(req.path)
         guard files[frame.id] == nil else { throw GuestError(.invalidArgument, "file request id \(frame.id) is already open") }
-        var file = OpenFile(fd: -1, tmpPath: "", path: req.path, mode: req.mode, owner: nil, failure: nil)
         // Failures are reported once, at fileEnd, after the data frames were consumed.
         do {
-            file.owner = try UserDatabase.resolveOwner(owner: req.owner, uid: req.uid, gid: req.gid, root: options.root)
-            let dir = Posix.dirname(req.path)
-            if req.parents { try createDirectories(dir, mode: 0o755, owner: file.owner) }
-            if Posix.isDirectory(req.path) { throw GuestError(.invalidArgument, "\(req.path) is a directory") }
-            let base = req.path.split(separator: "/").last.map(String.init) ?? "file"
-            file.tmpPath = "\(dir == "/" ? "" : dir)/.fbw-\(frame.id)-\(base)"
-            file.fd = open(file.tmpPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            if file.fd < 0 { throw GuestError.posix("create", file.tmpPath) }
+            files[frame.id] = try createTemporary(req, id: frame.id, flags: 0)
         } catch {
-            file.failure = "\(error)"
+            files[frame.id] = OpenFile(fd: -1, tmpPath: "", path: req.path, mode: req.mode, owner: nil, failure: "\(error)")
         }
-        files[frame.id] = file
+    }
+
+    /// Resolves the owner, creates missing parents and opens a temporary file beside `req.path`
+    /// (installed by `install`), with extra open `flags`.
+    func createTemporary(_ req: WriteFileRequest, id: UInt32, flags: Int32) throws -> OpenFile {
+        var file = OpenFile(fd: -1, tmpPath: "", path: req.path, mode: req.mode, owner: nil, failure: nil)
+        file.owner = try UserDatabase.resolveOwner(owner: req.owner, uid: req.uid, gid: req.gid, root: options.root)
+        let dir = Posix.dirname(req.path)
+        if req.parents { try createDirectories(dir, mode: 0o755, owner: file.owner) }
+        if Posix.isDirectory(req.path) { throw GuestError(.invalidArgument, "\(req.path) is a directory") }
+        let base = req.path.split(separator: "/").last.map(String.init) ?? "file"
+        file.tmpPath = "\(dir == "/" ? "" : dir)/.fbw-\(id)-\(base)"
+        file.fd = open(file.tmpPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | flags, 0o600)
+        // tmpfs and some other filesystems refuse O_DIRECT: plain writes there.
+        if file.fd < 0, flags != 0, errno == EINVAL { file.fd = open(file.tmpPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+        if file.fd < 0 { throw GuestError.posix("create", file.tmpPath) }
+        return file
     }
 
     func writeFileData(_ frame: Frame) {
@@ -64,6 +72,12 @@ extension Supervisor {
             if !file.tmpPath.isEmpty { unlink(file.tmpPath) }
             throw GuestError(.io, "writing \(file.path): \(failure)")
         }
+        try install(file)
+        send(Frame(.ok, id: frame.id))
+    }
+
+    /// Gives a finished temporary file its owner and mode and renames it into place.
+    func install(_ file: OpenFile) throws {
         // Owner before mode: chown clears setuid/setgid bits.
         if let o = file.owner, lchown(file.tmpPath, o.uid, o.gid) != 0 {
             let e = GuestError.posix("chown", file.path); unlink(file.tmpPath); throw e
@@ -71,7 +85,6 @@ extension Supervisor {
         if chmod(file.tmpPath, mode_t(file.mode & 0o7777)) != 0 || rename(file.tmpPath, file.path) != 0 {
             let e = GuestError.posix("install", file.path); unlink(file.tmpPath); throw e
         }
-        send(Frame(.ok, id: frame.id))
     }
 
     func makeDirectory(_ frame: Frame) throws {

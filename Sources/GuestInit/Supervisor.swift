@@ -18,6 +18,8 @@ final class Supervisor {
     var metadataID: UInt32 = 0
     var procs: [Proc] = []
     var files: [UInt32: OpenFile] = [:]
+    /// Content disks found so far: header token -> fd of the block device (O_DIRECT).
+    var contentDisks: [String: Int32] = [:]
     var nextHeartbeat = 0.0
     /// Workload stop in progress: SIGKILL at this time.
     var killDeadline: Double?
@@ -177,6 +179,7 @@ final class Supervisor {
             case .writeFile: try openFile(frame)
             case .fileData: writeFileData(frame)
             case .fileEnd: try closeFile(frame)
+            case .copyFromDisk: try copyFromDisk(frame); send(Frame(.ok, id: frame.id))
             case .mkdir: try makeDirectory(frame); send(Frame(.ok, id: frame.id))
             case .chown: try changeOwner(frame); send(Frame(.ok, id: frame.id))
             case .stat: send(Frame(.statResult, id: frame.id, json: try statPath(frame).json))

@@ -21,9 +21,11 @@ struct InitOptions {
     var pid1Duties = true
     var root = "/"
     var consoleEcho = true
+    /// Devices (or files) searched for content disks before the virtio disks in /sys/block.
+    var contentDisks: [String] = []
 
     static let usage = """
-    usage: firebuild-init [--channel-fd N] [--no-pid1] [--root DIR] [--quiet]
+    usage: firebuild-init [--channel-fd N] [--no-pid1] [--root DIR] [--quiet] [--content-disk PATH]
       PID 1 of a firebuild microVM. Normally started by the kernel; the host channel is chosen by
       kernel parameters firebuild.channel=virtio-serial|vsock, firebuild.port=NAME (default
       firebuild.0), firebuild.vsock_port=N (default 10789), firebuild.vsock_mode=connect|listen.
@@ -31,6 +33,7 @@ struct InitOptions {
       --no-pid1       do not mount, configure the network, set the hostname, kill all or power off
       --root DIR      read /etc/passwd and /etc/group and write /etc files under DIR (tests)
       --quiet         do not copy workload output to the console
+      --content-disk PATH  also look for COPY content disks here (tests; VMs scan /sys/block)
     """
 
     static func parse(_ args: [String]) -> InitOptions {
@@ -51,6 +54,7 @@ struct InitOptions {
             case "--no-pid1": o.pid1Duties = false
             case "--root": o.root = value()
             case "--quiet": o.consoleEcho = false
+            case "--content-disk": o.contentDisks.append(value())
             // Build helpers the host execs as /proc/1/exe (present in any image, even scratch):
             // flush the page cache before the host snapshots the disk; create a COPY'd symlink.
             case "--sync": sync(); exit(0)

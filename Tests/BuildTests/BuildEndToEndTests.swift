@@ -1,4 +1,4 @@
-import Build
+@testable import Build
 import Dockerfile
 import FirebuildCore
 import Foundation
@@ -145,6 +145,48 @@ struct BuildEndToEndTests {
             #expect(e.description.contains(":10: RUN exited with status 3"), "\(e)")
         }
         print(String(format: "build times: cold %.1f s, cached %.1f s, last step changed %.1f s", coldTime, cachedTime, changedTime))
+    }
+
+    /// Large COPY sources travel on the VM's content disk (O_DIRECT in the guest), small ones over
+    /// the channel; both must land byte for byte with the right owner and mode.
+    @Test(.timeLimit(.minutes(20)))
+    func largeCopiesGoThroughTheContentDisk() throws {
+        let home = "/tmp/fbe2e-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let (paths, provider) = try E2E.prepareStore(home: home)
+        let ctx = home + "/ctx"
+        try FileManager.default.createDirectory(atPath: ctx + "/dir/sub", withIntermediateDirectories: true)
+        var files: [String: Data] = [:]
+        for (name, size) in [("big.bin", (5 << 20) + 3), ("dir/edge.bin", StageContentDisk.minimumFileSize),
+                             ("dir/sub/mid.bin", 200_001), ("small.txt", 100)] {
+            let data = Data((0..<size).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 13) })
+            try data.write(to: URL(fileURLWithPath: ctx + "/" + name))
+            files[name] = data
+        }
+        let dockerfile = """
+            FROM busybox:1
+            COPY --chown=app:app --chmod=0640 big.bin small.txt /data/
+            COPY dir /data/dir/
+            RUN cmp /data/big.bin /data/dir/sub/mid.bin 2>/dev/null; ls -ln /data > /data/listing
+            """
+        let engine = BuildEngine(images: provider, paths: paths)
+        let result = try engine.build(BuildRequest(dockerfile: dockerfile, context: ctx, tag: "test/big:1", timeout: 900,
+                                                   machine: BuildMachine(kernelStoreRoot: paths.kernelStorageRoot, memMiB: 256),
+                                                   output: { _ in }))
+        #expect(result.filesFromContentDisk == 3, "big.bin, edge.bin and mid.bin by DMA; small.txt over the channel")
+        let image = paths.rootfsStorageRoot + "/test/big/1/rootfs"
+        let out = home + "/dump"
+        for (name, data) in files {
+            let guestPath = "/data/" + name
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            _ = try Command("debugfs", ["-R", "dump \(guestPath) \(out)/x", image]).check()
+            #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/x")) == data, "\(guestPath) differs")
+            try FileManager.default.removeItem(atPath: out + "/x")
+        }
+        let big = try E2E.debugfs(image, "stat /data/big.bin")
+        #expect(big.contains("User:  1000") && big.contains("Group:  1000") && big.contains("Mode:  0640"), "\(big)")
+        #expect(try E2E.debugfs(image, "stat /data/dir/sub/mid.bin").contains("Mode:  0644"))
+        #expect(!(try E2E.debugfs(image, "ls /data")).contains(".fbw-"), "no temporary file left")
     }
 }
 

@@ -20,7 +20,7 @@ final class InitHarness {
     let pid: pid_t
     let connection: GuestConnection
 
-    init(root: String? = nil) throws {
+    init(root: String? = nil, extraArgs: [String] = []) throws {
         guard let bin = InitHarness.binary else { throw GuestError(.notFound, "firebuild-init not built") }
         self.root = try root ?? InitHarness.makeRoot()
         var sv: [Int32] = [-1, -1]
@@ -31,7 +31,7 @@ final class InitHarness {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, sv[1], 3)
-        let args = [bin, "--channel-fd", "3", "--no-pid1", "--quiet", "--root", self.root]
+        let args = [bin, "--channel-fd", "3", "--no-pid1", "--quiet", "--root", self.root] + extraArgs
         let cArgs = args.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
         var child: pid_t = 0

@@ -251,3 +251,5 @@ void fb_reset_signals(void) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
+
+int fb_o_direct(void) { return O_DIRECT; }

@@ -28,3 +28,10 @@ int fb_tap_open(const char *name, int persist) {
 
 int fb_setns_net(int fd) { return setns(fd, CLONE_NEWNET); }
 int fb_set_controlling_tty(int fd) { return ioctl(fd, TIOCSCTTY, 0); }
+
+ssize_t fb_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len) {
+    loff_t in = *off_in, out = *off_out;
+    ssize_t n = copy_file_range(fd_in, &in, fd_out, &out, len, 0);
+    *off_in = in; *off_out = out;
+    return n;
+}

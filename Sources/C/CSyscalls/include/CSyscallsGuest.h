@@ -52,3 +52,6 @@ int fb_disable_ctrl_alt_del(void);
 int fb_pipe_cloexec(int fds[2]);
 /// Restores default dispositions and an empty signal mask (before exec'ing the image's own init).
 void fb_reset_signals(void);
+
+/// The O_DIRECT open flag (Swift's Glibc module does not export it; its value differs by architecture).
+int fb_o_direct(void);
