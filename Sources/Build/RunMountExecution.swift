@@ -9,11 +9,14 @@ struct PreparedMounts {
     /// Secret environment variables (`env=`): never logged, never part of a cache key.
     var env: [String] = []
     var stubs: [(top: String, leaf: String)] = []
+    /// Bind source files that came from the content disk.
+    var filesFromDisk = 0
 }
 
 extension StageRunner {
     /// Stages bind sources and secrets into the guest's /run tmpfs and describes every mount.
-    func prepareMounts(_ step: StageStep, conn: GuestConnection, caches: CacheMountSet?) throws -> PreparedMounts {
+    func prepareMounts(_ step: StageStep, conn: GuestConnection, caches: CacheMountSet?,
+                       content: StageContentDisk? = nil) throws -> PreparedMounts {
         var p = PreparedMounts()
         let location = "\(fileName):\(step.line)"
         for (i, m) in step.mounts.enumerated() {
@@ -22,7 +25,7 @@ extension StageRunner {
                 p.mounts.append(ExecMount(kind: .tmpfs, target: target, size: size.map { Int($0) }))
             case let .bind(target, staging, mountSource, ops, readOnly):
                 try conn.mkdir(MkdirRequest(path: staging, mode: 0o755))
-                for op in ops { try apply(op, conn: conn) }
+                for op in ops where try apply(op, conn: conn, content: content) { p.filesFromDisk += 1 }
                 p.mounts.append(ExecMount(kind: .bind, target: target, source: mountSource, readOnly: readOnly))
             case let .cache(target, id, _, readOnly, mode, uid, gid):
                 guard let uuid = caches?.uuid(for: id) else {

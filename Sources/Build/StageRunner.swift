@@ -145,7 +145,7 @@ struct StageRunner {
         switch step.action {
         case let .run(argv, env, user, workdir):
             try conn.mkdir(MkdirRequest(path: workdir, mode: 0o755))
-            let mounts = try prepareMounts(step, conn: conn, caches: caches)
+            let mounts = try prepareMounts(step, conn: conn, caches: caches, content: content)
             let lines = LineSplitter(emit: output)
             var exec = ExecRequest(argv: argv, env: env + mounts.env, replaceEnv: true, user: user, workdir: workdir,
                                    mounts: mounts.mounts)
@@ -160,6 +160,7 @@ struct StageRunner {
                 let what = status.code.map { "exited with status \($0)" } ?? "was \(status)"
                 throw FirebuildError(.subprocess, "RUN \(what)", location: "\(fileName):\(step.line)")
             }
+            return mounts.filesFromDisk
         case let .files(spec, tree):
             let planner = CopyPlanner(tree: tree, scratchDir: scratch) { path in
                 let st = try conn.stat(path, followLinks: true)

@@ -57,16 +57,17 @@ struct StageStepPlanner {
                     line: step.startLine, label: label, parts: common + ["run", argv.joined(separator: "\u{0}"), "net=" + r.network] + mountParts,
                     mounts: mounts)
                 out[out.count - 1].network = r.network
+                out[out.count - 1].hostFiles = mounts.flatMap { m -> [String] in
+                    guard case .bind(_, _, _, let ops, _) = m else { return [] }
+                    return Self.hostFiles(ops)
+                }
             case .copy(let c):
                 let (spec, tree, identity) = try copySpec(c, step: step)
                 let planner = CopyPlanner(tree: tree, scratchDir: scratch)
                 let ops = try planner.plan(spec)
                 add(.files(spec, tree), line: step.startLine, label: label,
                     parts: common + ["copy", "\(spec)", identity, try StepKey.contentDigest(ops)])
-                out[out.count - 1].hostFiles = ops.compactMap {
-                    if case .file(_, .host(let path), _, _) = $0 { return path }
-                    return nil
-                }
+                out[out.count - 1].hostFiles = Self.hostFiles(ops)
             case .workdir(let wd):
                 add(.mkdirs([wd], owner: step.user.isEmpty ? nil : step.user), line: step.startLine, label: label,
                     parts: common + ["workdir", wd])
@@ -82,6 +83,13 @@ struct StageStepPlanner {
                 line: stage.startLine, label: "post-build: \(cmd)", parts: ["post", cmd])
         }
         return out
+    }
+
+    static func hostFiles(_ ops: [FileOp]) -> [String] {
+        ops.compactMap {
+            if case .file(_, .host(let path), _, _) = $0 { return path }
+            return nil
+        }
     }
 
     /// RUN's argv: exec form as is; shell form through SHELL, heredocs appended for the shell to

@@ -16,13 +16,16 @@ extension BuildEndToEndTests {
         let (paths, provider) = try E2E.prepareStore(home: home)
         try FileManager.default.createDirectory(atPath: home + "/ctx", withIntermediateDirectories: true)
         try AtomicFile.write("bound input\n", to: home + "/ctx/input.txt")
+        // Large enough for the content disk: bind sources travel like COPY sources.
+        let big = Data((0..<300_007).map { UInt8(truncatingIfNeeded: $0 &* 7919) })
+        try big.write(to: URL(fileURLWithPath: home + "/ctx/big.bin"))
         let secret = "s3cr3t-\(UInt32.random(in: 0...UInt32.max))-value"
         try AtomicFile.write(secret, to: home + "/token", mode: 0o600)
 
         let dockerfile = """
         FROM busybox:1
         RUN --mount=type=cache,target=/var/cache/e2e,id=e2e,uid=1000,mode=0750 sh -c 'n=$(cat /var/cache/e2e/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /var/cache/e2e/count; echo $n > /cache-seen.txt; stat -c "%u %a" /var/cache/e2e > /cache-dir.txt'
-        RUN --mount=type=bind,source=input.txt,target=/mnt/in/input.txt cp /mnt/in/input.txt /copied.txt && ! touch /mnt/in/input.txt 2>/dev/null
+        RUN --mount=type=bind,source=input.txt,target=/mnt/in/input.txt --mount=type=bind,source=big.bin,target=/mnt/big.bin cp /mnt/in/input.txt /copied.txt && ! touch /mnt/in/input.txt 2>/dev/null && sha256sum /mnt/big.bin | cut -d" " -f1 > /big-hash.txt
         RUN --mount=type=tmpfs,target=/scratch sh -c 'grep -q " /scratch tmpfs " /proc/mounts && echo x > /scratch/f && echo ok > /tmpfs-ok.txt'
         RUN --mount=type=secret,id=token,required=true sh -c 'sha256sum /run/secrets/token | cut -d" " -f1 > /secret-hash.txt; stat -c "%a" /run/secrets/token > /secret-mode.txt'
         RUN --mount=type=secret,id=token,env=TOKEN,target=/etc/tok.txt sh -c 'test "$TOKEN" = "$(cat /etc/tok.txt)" && echo envok > /secret-env.txt'
@@ -43,6 +46,8 @@ extension BuildEndToEndTests {
         #expect(try E2E.debugfs(image, "cat /cache-seen.txt") == "1\n")
         #expect(try E2E.debugfs(image, "cat /cache-dir.txt") == "1000 750\n", "mode/uid apply when the cache dir is created")
         #expect(try E2E.debugfs(image, "cat /copied.txt") == "bound input\n")
+        #expect(try E2E.debugfs(image, "cat /big-hash.txt") == ContentDigest.sha256(big).hex + "\n")
+        #expect(first.filesFromContentDisk == 1, "the large bind source came from the content disk")
         #expect(try E2E.debugfs(image, "cat /tmpfs-ok.txt") == "ok\n")
         #expect(try E2E.debugfs(image, "cat /secret-hash.txt") == ContentDigest.sha256(secret).hex + "\n")
         #expect(try E2E.debugfs(image, "cat /secret-mode.txt") == "400\n")
