@@ -42,7 +42,7 @@ public struct CacheMountStore: Sendable {
     }
 
     /// Locks (and creates when missing) the image of every cache id; release the set when the VM is gone.
-    func attach(_ wanted: [(id: String, sharing: RunMount.Sharing)], waitTimeout: TimeInterval = 3600) throws -> CacheMountSet {
+    func attach(_ wanted: [CacheMountSet.Wanted], waitTimeout: TimeInterval = 3600) throws -> CacheMountSet {
         let set = CacheMountSet()
         do {
             for w in wanted where set.uuid(for: w.id) == nil {
@@ -59,7 +59,7 @@ public struct CacheMountStore: Sendable {
                     }
                     let path = "\(root)/\(name).ext4"
                     set.attached.append(.init(id: w.id, uuid: Self.uuid(name: name), path: path, lock: lock))
-                    try prepare(path: path, name: name, id: w.id)
+                    try prepare(path: path, name: name, id: w.id, seed: w.seed)
                     break
                 }
             }
@@ -70,17 +70,27 @@ public struct CacheMountStore: Sendable {
         return set
     }
 
-    /// Creates the image (under its lock) when missing, and marks it used.
-    func prepare(path: String, name: String, id: String) throws {
+    /// Creates the image (under its lock) when missing, with the files of `seed` when given, and
+    /// marks it used.
+    func prepare(path: String, name: String, id: String, seed: String? = nil) throws {
         if !FileManager.default.fileExists(atPath: path) {
             let tmp = "\(path).tmp-\(getpid())"
             unlink(tmp)
             guard FileManager.default.createFile(atPath: tmp, contents: nil), truncate(tmp, off_t(Self.imageSizeMiB) << 20) == 0 else {
                 throw FirebuildError.posix("create cache mount image", path: tmp)
             }
+            // The guest mounts the image's `cache` directory: a seed becomes that directory.
+            let staging = tmp + ".seed"
+            defer { try? FileManager.default.removeItem(atPath: staging) }
             do {
+                var populate: [String] = []
+                if let seed {
+                    try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+                    try Command("cp", ["-a", "--reflink=auto", seed, staging + "/cache"]).check()
+                    populate = ["-d", staging]
+                }
                 try Command("mkfs.ext4", ["-q", "-F", "-m", "0", "-L", "fb-cache", "-U", Self.uuid(name: name),
-                                          "-E", "lazy_itable_init=1,lazy_journal_init=1", tmp]).check()
+                                          "-E", "lazy_itable_init=1,lazy_journal_init=1"] + populate + [tmp]).check()
             } catch { unlink(tmp); throw error }
             guard rename(tmp, path) == 0 else { throw FirebuildError.posix("rename", path: tmp) }
         }
@@ -144,12 +154,18 @@ final class CacheMountSet {
         attached = []
     }
 
+    struct Wanted: Equatable {
+        var id: String
+        var sharing: RunMount.Sharing
+        var seed: String? = nil
+    }
+
     /// The cache ids the uncached steps of a stage mount (known before the VM boots).
-    static func wanted(by steps: ArraySlice<StageStep>) -> [(id: String, sharing: RunMount.Sharing)] {
-        var out: [(id: String, sharing: RunMount.Sharing)] = []
+    static func wanted(by steps: ArraySlice<StageStep>) -> [Wanted] {
+        var out: [Wanted] = []
         for s in steps {
-            for case let .cache(_, id, sharing, _, _, _, _) in s.mounts where !out.contains(where: { $0.id == id }) {
-                out.append((id, sharing))
+            for case let .cache(_, id, sharing, _, _, _, _, seed) in s.mounts where !out.contains(where: { $0.id == id }) {
+                out.append(Wanted(id: id, sharing: sharing, seed: seed))
             }
         }
         return out

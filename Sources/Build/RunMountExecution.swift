@@ -27,7 +27,7 @@ extension StageRunner {
                 try conn.mkdir(MkdirRequest(path: staging, mode: 0o755))
                 for op in ops where try apply(op, conn: conn, content: content) { p.filesFromDisk += 1 }
                 p.mounts.append(ExecMount(kind: .bind, target: target, source: mountSource, readOnly: readOnly))
-            case let .cache(target, id, _, readOnly, mode, uid, gid):
+            case let .cache(target, id, _, readOnly, mode, uid, gid, _):
                 guard let uuid = caches?.uuid(for: id) else {
                     throw FirebuildError(.internal, "cache mount \(id) has no disk attached to the build VM", location: location)
                 }

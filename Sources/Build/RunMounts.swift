@@ -8,14 +8,16 @@ enum StepMount: Equatable {
     /// and bind-mounted at `target`; `ops` is the COPY plan into `staging` (also the cache key input).
     case bind(target: String, staging: String, mountSource: String, ops: [FileOp], readOnly: Bool)
     case tmpfs(target: String, size: Int64?)
-    /// A persistent cache directory, one ext4 disk per `id` (see CacheMountDisks).
-    case cache(target: String, id: String, sharing: RunMount.Sharing, readOnly: Bool, mode: UInt32?, uid: UInt32?, gid: UInt32?)
+    /// A persistent cache directory, one ext4 disk per `id` (see CacheMountStore). `seed`: the host
+    /// directory (`from=` stage or image, `source=` in it) a new cache starts with.
+    case cache(target: String, id: String, sharing: RunMount.Sharing, readOnly: Bool, mode: UInt32?, uid: UInt32?, gid: UInt32?,
+               seed: String? = nil)
     /// A build secret: a file at `target` and/or an environment variable `env`.
     case secret(id: String, target: String?, env: String?, required: Bool, mode: UInt32, uid: UInt32, gid: UInt32)
 
     var target: String? {
         switch self {
-        case .bind(let t, _, _, _, _), .tmpfs(let t, _), .cache(let t, _, _, _, _, _, _): return t
+        case .bind(let t, _, _, _, _), .tmpfs(let t, _), .cache(let t, _, _, _, _, _, _, _): return t
         case .secret(_, let t, _, _, _, _, _): return t
         }
     }
@@ -48,14 +50,25 @@ extension StageStepPlanner {
                 mounts.append(.tmpfs(target: t, size: m.sizeLimit))
                 parts += ["mount=tmpfs", t, m.sizeLimit.map(String.init) ?? "-"]
             case .cache:
-                if m.from != nil {
-                    throw FirebuildError(.unsupported, "RUN --mount=type=cache,from=… is not supported by firebuild builds; seed the cache in a RUN instead", location: location)
-                }
                 let t = try target(m.target)
                 let id = m.id ?? t
                 let sharing = m.sharing ?? .shared
-                mounts.append(.cache(target: t, id: id, sharing: sharing, readOnly: m.readOnly, mode: m.mode, uid: m.uid, gid: m.gid))
-                parts += ["mount=cache", t, id, sharing.rawValue, "\(m.readOnly)"]
+                // BuildKit: `from=` (a stage or image) and `source=` (a directory in it) give a new
+                // cache its first contents; an existing cache keeps what it holds.
+                var seed: String?
+                var seedPart = "-"
+                if let from = m.from {
+                    let source = m.source ?? "/"
+                    let rel = BuildPath.contextRelative(source)
+                    let f = try fromTree(from, [source])
+                    guard rel.isEmpty || f.tree.entry(rel)?.kind == .directory else {
+                        throw FirebuildError(.notFound, "RUN --mount=type=cache,from=\(from): source \"\(source)\" is not a directory in \(f.tree.label)", location: location)
+                    }
+                    seed = f.tree.hostPath(rel)
+                    seedPart = "from=\(f.identity):\(rel)"
+                }
+                mounts.append(.cache(target: t, id: id, sharing: sharing, readOnly: m.readOnly, mode: m.mode, uid: m.uid, gid: m.gid, seed: seed))
+                parts += ["mount=cache", t, id, sharing.rawValue, "\(m.readOnly)", seedPart]
             case .secret:
                 let id = m.id ?? m.source ?? m.target.map(BuildPath.basename) ?? ""
                 guard !id.isEmpty else { throw FirebuildError(.invalidArgument, "RUN --mount=type=secret needs an id", location: location) }

@@ -29,6 +29,7 @@ extension BuildEndToEndTests {
         RUN --mount=type=tmpfs,target=/scratch sh -c 'grep -q " /scratch tmpfs " /proc/mounts && echo x > /scratch/f && echo ok > /tmpfs-ok.txt'
         RUN --mount=type=secret,id=token,required=true sh -c 'sha256sum /run/secrets/token | cut -d" " -f1 > /secret-hash.txt; stat -c "%a" /run/secrets/token > /secret-mode.txt'
         RUN --mount=type=secret,id=token,env=TOKEN,target=/etc/tok.txt sh -c 'test "$TOKEN" = "$(cat /etc/tok.txt)" && echo envok > /secret-env.txt'
+        RUN --mount=type=cache,id=seeded,from=busybox:1,source=/etc,target=/seeded sh -c 'cp /seeded/group /seeded-group.txt; cat /seeded/added > /seeded-added.txt 2>/dev/null || echo none > /seeded-added.txt; echo kept > /seeded/added'
         """
         let engine = BuildEngine(images: provider, paths: paths)
         let log = LogLines()
@@ -42,7 +43,7 @@ extension BuildEndToEndTests {
         func exists(_ path: String) throws -> Bool { try E2E.debugfs(image, "stat \(path)").contains("Inode:") }
 
         let first = try engine.build(request(noCache: false, secrets: ["token": .file(home + "/token")]))
-        #expect(first.vmBoots == 1 && first.stepsRun == 5)
+        #expect(first.vmBoots == 1 && first.stepsRun == 6)
         #expect(try E2E.debugfs(image, "cat /cache-seen.txt") == "1\n")
         #expect(try E2E.debugfs(image, "cat /cache-dir.txt") == "1000 750\n", "mode/uid apply when the cache dir is created")
         #expect(try E2E.debugfs(image, "cat /copied.txt") == "bound input\n")
@@ -52,9 +53,12 @@ extension BuildEndToEndTests {
         #expect(try E2E.debugfs(image, "cat /secret-hash.txt") == ContentDigest.sha256(secret).hex + "\n")
         #expect(try E2E.debugfs(image, "cat /secret-mode.txt") == "400\n")
         #expect(try E2E.debugfs(image, "cat /secret-env.txt") == "envok\n")
+        // A new cache with from=/source= starts with those files (here the base image's /etc).
+        #expect(try E2E.debugfs(image, "cat /seeded-group.txt") == "root:x:0:\napp:x:1000:\n")
+        #expect(try E2E.debugfs(image, "cat /seeded-added.txt") == "none\n")
         // Mount targets the RUNs needed were removed again; nothing of the mounts is in the image.
         // (The base has no /var: the whole /var/cache/e2e chain was created for the mount and removed.)
-        for gone in ["/mnt", "/scratch", "/var", "/etc/tok.txt", "/run/secrets"] {
+        for gone in ["/mnt", "/scratch", "/var", "/etc/tok.txt", "/run/secrets", "/seeded"] {
             #expect(try !exists(gone), "\(gone) must not be in the image")
         }
         #expect(try exists("/etc/passwd"), "existing parents of a mount target stay")
@@ -62,12 +66,12 @@ extension BuildEndToEndTests {
         #expect(bytes.range(of: Data(secret.utf8)) == nil, "the secret's bytes are nowhere in the image")
         #expect(!log.lines.contains { $0.contains(secret) })
         let cacheImages = (try FileManager.default.contentsOfDirectory(atPath: home + "/build-cache-mounts")).filter { $0.hasSuffix(".ext4") }
-        #expect(cacheImages.count == 1)
+        #expect(cacheImages.count == 2)
 
         // Another secret value: same keys (secrets are not in the cache key), so no VM at all.
         try AtomicFile.write("other", to: home + "/token2")
         let cached = try engine.build(request(noCache: false, secrets: ["token": .file(home + "/token2")]))
-        #expect(cached.vmBoots == 0 && cached.stepsCached == 5)
+        #expect(cached.vmBoots == 0 && cached.stepsCached == 6)
 
         // A required secret missing: a clear error naming the line, before any VM boots.
         do {
@@ -83,6 +87,7 @@ extension BuildEndToEndTests {
         let second = try engine.build(request(noCache: true, secrets: ["token": .env("FIREBUILD_E2E_TOKEN")]))
         #expect(second.vmBoots == 1)
         #expect(try E2E.debugfs(image, "cat /cache-seen.txt") == "2\n")
+        #expect(try E2E.debugfs(image, "cat /seeded-added.txt") == "kept\n", "an existing cache is not seeded again")
         #expect(try E2E.debugfs(image, "cat /secret-env.txt") == "envok\n")
         #expect(try E2E.debugfs(image, "cat /secret-hash.txt") == ContentDigest.sha256(secret).hex + "\n")
 

@@ -7,13 +7,14 @@ import Testing
 /// RUN --mount planning: what each mount type adds to the step's cache key, option parsing, refusals.
 @Suite struct RunMountPlanTests {
     /// The steps (with keys) of the last stage of `dockerfile` over the context `ctx`.
-    static func steps(_ dockerfile: String, ctx: TempTree) throws -> [StageStep] {
+    static func steps(_ dockerfile: String, ctx: TempTree,
+                      from: @escaping (String, [String]) throws -> (tree: SourceTree, identity: String) = { from, _ in
+                          throw FirebuildError(.notFound, "no --from \(from) in unit tests")
+                      }) throws -> [StageStep] {
         let parsed = try Dockerfile.parse(text: dockerfile, fileName: "Dockerfile")
         let plan = try BuildPlan.make(from: parsed)
         let scratch = ctx.root + "/.scratch"
-        var planner = StageStepPlanner(context: try BuildContext.directory(ctx.root), scratch: scratch) { from, _ in
-            throw FirebuildError(.notFound, "no --from \(from) in unit tests")
-        }
+        var planner = StageStepPlanner(context: try BuildContext.directory(ctx.root), scratch: scratch, fromTree: from)
         planner.fileName = "Dockerfile"
         guard let stage = plan.stages.last else { throw FirebuildError(.internal, "no stage") }
         return try planner.steps(stage, pre: [], post: [], startKey: "base:test")
@@ -22,6 +23,23 @@ import Testing
     static func runKey(_ dockerfile: String, _ files: [String: String]) throws -> String {
         let ctx = try TempTree(files)
         return try steps(dockerfile, ctx: ctx).last?.key ?? ""
+    }
+
+    @Test func cacheFromSeedsFromADirectoryOfTheSourceAndIsPartOfTheKey() throws {
+        let ctx = try TempTree([:])
+        let other = try TempTree(["deps/x.txt": "x", "file.txt": "f"])
+        func steps(_ source: String, identity: String) throws -> [StageStep] {
+            try Self.steps("FROM scratch\nRUN --mount=type=cache,target=/c,from=deps,source=\(source) ls /c\n", ctx: ctx) { _, _ in
+                (SourceTree(root: other.root, preserveOwnership: true, label: "--from=deps"), identity)
+            }
+        }
+        let a = try steps("/deps", identity: "stage:one")
+        #expect(a.last?.mounts == [.cache(target: "/c", id: "/c", sharing: .shared, readOnly: false, mode: nil, uid: nil, gid: nil,
+                                          seed: other.root + "/deps")])
+        #expect(try steps("/deps", identity: "stage:two").last?.key != a.last?.key, "another seed source re-runs the step")
+        #expect(try steps("/", identity: "stage:one").last?.key != a.last?.key)
+        #expect(throws: FirebuildError.self) { try steps("/file.txt", identity: "stage:one") }
+        #expect(throws: FirebuildError.self) { try steps("/missing", identity: "stage:one") }
     }
 
     @Test func bindContentIsPartOfTheKey() throws {
@@ -130,17 +148,35 @@ import Testing
         #expect(a.count == 36 && a.split(separator: "-").map(\.count) == [8, 4, 4, 4, 12])
     }
 
+    @Test(.enabled(if: Command.which("mkfs.ext4") != nil && Command.which("debugfs") != nil, "needs e2fsprogs"))
+    func aNewCacheStartsWithItsSeedAndAnExistingOneKeepsItsFiles() throws {
+        let root = "/tmp/fbcachemounts-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let seed = try TempTree(["pkgs/a.txt": "alpha", "pkgs/sub/b.txt": "beta"])
+        let store = CacheMountStore(root: root)
+        let first = try store.attach([.init(id: "deps", sharing: .shared, seed: seed.root + "/pkgs")])
+        let image = first.attached[0].path
+        first.release()
+        #expect(try Command("debugfs", ["-R", "cat /cache/sub/b.txt", image]).check().stdoutString == "beta")
+        // Seeds only apply to new images: another seed later does not replace what the cache holds.
+        let other = try TempTree(["c.txt": "gamma"])
+        let again = try store.attach([.init(id: "deps", sharing: .shared, seed: other.root)])
+        again.release()
+        #expect(try Command("debugfs", ["-R", "cat /cache/a.txt", image]).check().stdoutString == "alpha")
+        #expect(!(try Command("debugfs", ["-R", "ls /cache", image]).check().stdoutString.contains("c.txt")))
+    }
+
     @Test(.enabled(if: Command.which("mkfs.ext4") != nil, "needs mkfs.ext4"))
     func attachLocksPrivateTakesAnAlternateAndPruneSkipsHeldImages() throws {
         let root = "/tmp/fbcachemounts-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let store = CacheMountStore(root: root)
-        let first = try store.attach([(id: "go", sharing: .locked)])
+        let first = try store.attach([.init(id: "go", sharing: .locked)])
         #expect(first.disks.count == 1 && FileManager.default.fileExists(atPath: first.attached[0].path))
         // A second user of a held image: private gets another image; locked would wait (timeout here).
-        let second = try store.attach([(id: "go", sharing: .private)])
+        let second = try store.attach([.init(id: "go", sharing: .private)])
         #expect(second.attached[0].path != first.attached[0].path && second.uuid(for: "go") != first.uuid(for: "go"))
-        #expect(throws: FirebuildError.self) { try store.attach([(id: "go", sharing: .locked)], waitTimeout: 0.2) }
+        #expect(throws: FirebuildError.self) { try store.attach([.init(id: "go", sharing: .locked)], waitTimeout: 0.2) }
         second.release()
         #expect(store.list().map(\.id) == ["go", "go"])
         // Held images survive a prune; released ones go.
@@ -149,7 +185,7 @@ import Testing
         first.release()
         _ = try store.prune()
         #expect(store.list().isEmpty)
-        let blkid = try Command("dumpe2fs", ["-h", try store.attach([(id: "go", sharing: .shared)]).attached[0].path]).run().stdoutString
+        let blkid = try Command("dumpe2fs", ["-h", try store.attach([.init(id: "go", sharing: .shared)]).attached[0].path]).run().stdoutString
         #expect(blkid.contains(CacheMountStore.uuid(name: CacheMountStore.name(id: "go", slot: 0))))
     }
 }
