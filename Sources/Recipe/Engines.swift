@@ -1,6 +1,7 @@
 import Build
 import FirebuildCore
 import Foundation
+import Runtime
 
 // The seam between the recipe bindings and firebuild's engines. Bindings check options, record
 // dry-run plans and call hooks; the work itself goes to the same engine types the CLI commands call
@@ -105,31 +106,18 @@ public protocol RecipeBuilder: AnyObject {
 }
 
 /// `firebuild run` as one request (flags in Swift form).
-public struct RecipeRunRequest: Equatable, Sendable {
-    public var from: String
-    public var name: String?
-    public var hostname: String?
-    public var env: [String: String] = [:]
-    public var envFiles: [String] = []
-    public var sshUser: String?
-    public var identityFiles: [String] = []
+public struct RecipeRunRequest: Sendable {
+    /// What `firebuild run` takes; the recipe's options fill it.
+    public var run: RunRequest
+    /// false: the recipe waits for the workload (`vm:wait()`, `on_exit`); VMs start daemonized either way.
     public var daemonize = true
-    public var mem = 128
-    public var cpu = 1
-    public var cniNetworkName: String?
+    /// Per VM, where the recipe's settings would otherwise decide: a `firebuild.network{…}` object's
+    /// conf dir, and `vmm = "qemu"|"firecracker"`.
     public var cniConfDir: String?
-    public var vmlinuxID: String?
-    public var kernelArgs: String?
-    public var ipAddress: String?
-    public var ports: [String] = []
-    public var command: [String]?
-    public var initImage = false
-    public var shutdownTimeout: TimeInterval = 15
-    public var bootTimeout: TimeInterval = 120
     public var vmm: String?
 
     public init(from: String) {
-        self.from = from
+        run = RunRequest(from: from)
     }
 }
 

@@ -36,25 +36,8 @@ final class LiveRunner: RecipeRunner {
     }
 
     func start(_ r: RecipeRunRequest, settings: RecipeSettings) throws -> RecipeVMInfo {
-        var req = RunRequest(from: r.from)
-        req.name = r.name
-        req.hostname = r.hostname
-        req.env = r.env.keys.sorted().map { "\($0)=\(r.env[$0] ?? "")" }
-        req.envFiles = r.envFiles
-        req.sshUser = r.sshUser
-        req.identityFiles = r.identityFiles
+        var req = r.run
         req.daemonize = true  // `start` returns once ready either way; a foreground run is `vm:wait()`
-        req.memMiB = r.mem
-        req.cpus = r.cpu
-        req.cniNetworkName = r.cniNetworkName
-        req.vmlinuxID = r.vmlinuxID
-        req.kernelArgs = r.kernelArgs
-        req.ipAddress = r.ipAddress
-        req.ports = r.ports
-        req.command = r.command
-        req.initImage = r.initImage
-        req.shutdownTimeout = r.shutdownTimeout
-        req.bootTimeout = r.bootTimeout
         // Created first: the workload may exit before `start` returns.
         let box = StatusBox()
         let s = try engine(settings, confDir: r.cniConfDir, vmm: r.vmm).start(req, output: nil, exit: { box.status = $0 })

@@ -89,10 +89,10 @@ final class FakeEngines: RecipeImageService, RecipeBuilder, RecipeRunner {
     }
 
     func start(_ request: RecipeRunRequest, settings: RecipeSettings) throws -> RecipeVMInfo {
-        guard images[Self.canonical(request.from)] != nil else { throw FirebuildError(.notFound, "image \(request.from) not found") }
+        guard images[Self.canonical(request.run.from)] != nil else { throw FirebuildError(.notFound, "image \(request.run.from) not found") }
         runs.append(request)
-        return RecipeVMInfo(id: request.name ?? "vm\(runs.count)", ip: request.cniNetworkName == nil ? nil : "10.0.0.\(runs.count + 1)",
-                            image: request.from)
+        return RecipeVMInfo(id: request.run.name ?? "vm\(runs.count)", ip: request.run.cniNetworkName == nil ? nil : "10.0.0.\(runs.count + 1)",
+                            image: request.run.from)
     }
     func exec(id: String, argv: [String], timeout: TimeInterval?, settings: RecipeSettings) throws -> RecipeExecResult {
         calls.append("exec \(id) \(argv.joined(separator: " "))")
@@ -102,7 +102,7 @@ final class FakeEngines: RecipeImageService, RecipeBuilder, RecipeRunner {
     func wait(id: String, timeout: TimeInterval, settings: RecipeSettings) throws -> Int? { calls.append("wait \(id)"); return exitCode }
     func stop(id: String, timeout: TimeInterval, settings: RecipeSettings) throws { calls.append("stop \(id)") }
     func inspect(id: String, settings: RecipeSettings) throws -> Data { Data(#"{"VMMID":"\#(id)","Running":true,"Mem":128}"#.utf8) }
-    func list(settings: RecipeSettings) throws -> [RecipeVMInfo] { runs.enumerated().map { RecipeVMInfo(id: $0.element.name ?? "vm\($0.offset + 1)", ip: nil) } }
+    func list(settings: RecipeSettings) throws -> [RecipeVMInfo] { runs.enumerated().map { RecipeVMInfo(id: $0.element.run.name ?? "vm\($0.offset + 1)", ip: nil) } }
     func purge(settings: RecipeSettings) throws -> [String] { calls.append("purge"); return ["old1"] }
 }
 

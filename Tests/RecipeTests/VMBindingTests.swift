@@ -32,10 +32,10 @@ import LuaRuntime
             #expect(r.map(\.description) == ["start:web ready:10.0.0.2 exit:nil", "0", "hi", "1", "web", "console of web",
                                              "firebuild.VM(web)", "1", "old1"])
             let req = try #require(fake.runs.first)
-            #expect(req.mem == 256 && req.cpu == 1)
-            #expect(req.env == ["A": "1"])
-            #expect(req.cniNetworkName == "machines" && req.cniConfDir == dir + "/conf")
-            #expect(req.command == ["/bin/sh", "-c", "httpd -f"])
+            #expect(req.run.memMiB == 256 && req.run.cpus == 1)
+            #expect(req.run.env == ["A=1"])
+            #expect(req.run.cniNetworkName == "machines" && req.cniConfDir == dir + "/conf")
+            #expect(req.run.command == ["/bin/sh", "-c", "httpd -f"])
             #expect(req.daemonize)
             #expect(fake.calls.filter { $0.hasPrefix("stop") } == ["stop web"])
         }
@@ -85,7 +85,7 @@ import LuaRuntime
             """)
         #expect(throws: LuaScriptError.self) { try vm.run("require('firebuild').profile.load('nope')") }
         #expect(r.map(\.description) == ["512", "cloud", "machines", "/srv/run"])
-        #expect(fake.runs.first?.mem == 1024 && fake.runs.first?.vmlinuxID == "cloud" && fake.runs.first?.cpu == 2)
+        #expect(fake.runs.first?.run.memMiB == 1024 && fake.runs.first?.run.vmlinuxID == "cloud" && fake.runs.first?.run.cpus == 2)
         for (code, fragment) in [
             ("fb.vm.run { from = 'app:1', memory = 1 }", "unknown option \"memory\" for firebuild.vm.run (did you mean \"mem\"?); valid: boot_timeout, cmd, cni_network_name, cpu,"),
             ("fb.profile { memory = 1 }", "unknown option \"memory\" for firebuild.profile"),

@@ -102,13 +102,14 @@ public enum VMBinding: RecipeBinding {
 
             let v: VMObject
             if context.dryRun {
-                if !plan.isPlanned(req.from), (try? session.engines.images.find(req.from, settings: session.settings)) == nil {
-                    plan.record("note", "image \(req.from) is neither stored nor built earlier in this recipe")
+                let run = req.run
+                if !plan.isPlanned(run.from), (try? session.engines.images.find(run.from, settings: session.settings)) == nil {
+                    plan.record("note", "image \(run.from) is neither stored nor built earlier in this recipe")
                 }
-                let name = req.name ?? "vm\(plan.steps.count + 1)"
-                plan.record("vm", "run \(req.from) as \(name) (mem \(req.mem) MiB, \(req.cpu) vCPU"
-                    + (req.cniNetworkName.map { ", network \($0)" } ?? "") + (req.ports.isEmpty ? "" : ", ports \(req.ports.joined(separator: " "))")
-                    + (req.command.map { ", cmd \($0.joined(separator: " "))" } ?? "") + (req.daemonize ? "" : ", foreground") + ")")
+                let name = run.name ?? "vm\(plan.steps.count + 1)"
+                plan.record("vm", "run \(run.from) as \(name) (mem \(run.memMiB) MiB, \(run.cpus) vCPU"
+                    + (run.cniNetworkName.map { ", network \($0)" } ?? "") + (run.ports.isEmpty ? "" : ", ports \(run.ports.joined(separator: " "))")
+                    + (run.command.map { ", cmd \($0.joined(separator: " "))" } ?? "") + (req.daemonize ? "" : ", foreground") + ")")
                 v = VMObject(info: RecipeVMInfo(id: name, ip: nil), planned: true)
             } else {
                 v = VMObject(info: try runner().start(req, settings: session.settings), planned: false)
@@ -123,7 +124,7 @@ public enum VMBinding: RecipeBinding {
                     if v.planned { plan.record("wait", "wait for VM \(v.id) to exit") } else {
                         v.exitCode = try runner().wait(id: v.id, timeout: .infinity, settings: session.settings)
                     }
-                    try stop(v, timeout: req.shutdownTimeout)
+                    try stop(v, timeout: req.run.shutdownTimeout)
                 }
             } catch {
                 // A failing hook or readiness check must not leave the VM running.
@@ -168,36 +169,36 @@ public enum VMBinding: RecipeBinding {
             from = try o.requiredString("from")
         }
         var r = RecipeRunRequest(from: from)
-        r.name = try o.string("name")
-        r.hostname = try o.string("hostname")
         r.daemonize = try o.bool("daemonize") ?? true
-        r.env = try o.stringMap("env") ?? [:]
-        r.envFiles = (try o.stringList("env_files") ?? []).map(context.resolve)
-        r.ports = try o.stringList("ports") ?? []
-        if case .string(let s) = o["cmd"] { r.command = ["/bin/sh", "-c", s] } else { r.command = try o.stringList("cmd") }
-        r.mem = try o.int("mem") ?? 128
-        r.cpu = try o.int("cpu") ?? 1
-        if let k = try o.object("kernel", as: KernelObject.self, typeName: "a kernel id or a firebuild.Kernel") { r.vmlinuxID = k.id } else {
-            r.vmlinuxID = try o.string("kernel") ?? o.string("vmlinux_id")
+        r.run.name = try o.string("name")
+        r.run.hostname = try o.string("hostname")
+        r.run.env = (try o.stringMap("env") ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        r.run.envFiles = (try o.stringList("env_files") ?? []).map(context.resolve)
+        r.run.ports = try o.stringList("ports") ?? []
+        if case .string(let s) = o["cmd"] { r.run.command = ["/bin/sh", "-c", s] } else { r.run.command = try o.stringList("cmd") }
+        r.run.memMiB = try o.int("mem") ?? 128
+        r.run.cpus = try o.int("cpu") ?? 1
+        if let k = try o.object("kernel", as: KernelObject.self, typeName: "a kernel id or a firebuild.Kernel") { r.run.vmlinuxID = k.id } else {
+            r.run.vmlinuxID = try o.string("kernel") ?? o.string("vmlinux_id")
         }
         if let net = try o.object("network", as: NetworkObject.self, typeName: "a network name or a firebuild.Network") {
-            r.cniNetworkName = net.spec.name
+            r.run.cniNetworkName = net.spec.name
             r.cniConfDir = net.confDir
         } else {
-            r.cniNetworkName = try o.string("network") ?? o.string("cni_network_name")
+            r.run.cniNetworkName = try o.string("network") ?? o.string("cni_network_name")
         }
-        r.ipAddress = try o.string("ip_address")
-        r.kernelArgs = try o.string("kernel_args")
-        r.sshUser = try o.string("ssh_user")
-        r.identityFiles = (try o.stringList("identity_files") ?? []).map(context.resolve)
-        r.initImage = try o.bool("init_image") ?? false
-        r.shutdownTimeout = try o.double("shutdown_timeout") ?? 15
-        r.bootTimeout = try o.double("boot_timeout") ?? 120
+        r.run.ipAddress = try o.string("ip_address")
+        r.run.kernelArgs = try o.string("kernel_args")
+        r.run.sshUser = try o.string("ssh_user")
+        r.run.identityFiles = (try o.stringList("identity_files") ?? []).map(context.resolve)
+        r.run.initImage = try o.bool("init_image") ?? false
+        r.run.shutdownTimeout = try o.double("shutdown_timeout") ?? 15
+        r.run.bootTimeout = try o.double("boot_timeout") ?? 120
         r.vmm = try o.choice("vmm", ["qemu", "firecracker"])
-        guard r.mem >= 16, r.cpu >= 1, r.cpu <= 32 else {
+        guard r.run.memMiB >= 16, r.run.cpus >= 1, r.run.cpus <= 32 else {
             throw FirebuildError(.invalidArgument, "firebuild.vm.run: mem must be at least 16 (MiB) and cpu between 1 and 32")
         }
-        if !r.ports.isEmpty && r.cniNetworkName == nil {
+        if !r.run.ports.isEmpty && r.run.cniNetworkName == nil {
             throw FirebuildError(.invalidArgument, "firebuild.vm.run: ports need a network (network = firebuild.network{…})")
         }
         return r
