@@ -231,11 +231,9 @@ public struct FirecrackerDriver: VirtualMachineManager {
     public func instance(_ handle: VMHandle) -> VMInstance { FirecrackerInstance(handle: handle, transport: transport) }
 }
 
-public struct FirecrackerInstance: VMInstance {
+public struct FirecrackerInstance: ProcessBackedInstance {
     public let handle: VMHandle
     public var transport: FirecrackerTransport
-
-    private var exit: VMExit? { VMProcess.exitStatus(pid: handle.pid, startTime: handle.processStartTime) }
 
     public func status() -> VMStatus {
         if let exit { return .exited(exit) }
@@ -246,38 +244,15 @@ public struct FirecrackerInstance: VMInstance {
         return state == "Running" ? .running : .other(state)
     }
 
-    public func stop(graceful: Bool, timeout: TimeInterval) throws -> StopOutcome {
-        try FirebuildTracing.span("vm.stop", attributes: [FirebuildSpanKey.vmID: handle.id, "firebuild.vm.graceful": graceful]) { span in
-            let outcome = try stopTraced(graceful: graceful, timeout: timeout)
-            span.attributes["firebuild.vm.stop"] = "\(outcome)"
-            return outcome
-        }
+    /// Ctrl-Alt-Del through the emulated i8042; with reboot=k the guest's reboot ends Firecracker.
+    func requestGuestPowerOff() {
+        _ = try? transport.call(try .put("/actions", FirecrackerAPI.InstanceActionInfo(actionType: .sendCtrlAltDel),
+                                         definition: "InstanceActionInfo"), socketPath: handle.controlSocket)
     }
 
-    private func stopTraced(graceful: Bool, timeout: TimeInterval) throws -> StopOutcome {
-        if exit != nil { return .alreadyStopped }
-        if graceful {
-            // Ctrl-Alt-Del through the emulated i8042; with reboot=k the guest's reboot ends Firecracker.
-            _ = try? transport.call(try .put("/actions", FirecrackerAPI.InstanceActionInfo(actionType: .sendCtrlAltDel),
-                                             definition: "InstanceActionInfo"), socketPath: handle.controlSocket)
-            if VMProcess.wait(pid: handle.pid, startTime: handle.processStartTime, timeout: timeout) != nil { return .graceful }
-        }
-        Glibc.kill(handle.pid, SIGTERM)
-        if VMProcess.wait(pid: handle.pid, startTime: handle.processStartTime, timeout: 3) == nil {
-            try VMProcess.kill(pid: handle.pid, startTime: handle.processStartTime)
-        }
-        return .forced
-    }
+    func requestVMMQuit() { Glibc.kill(handle.pid, SIGTERM) }
 
-    public func kill() throws {
-        try FirebuildTracing.span("vm.kill", attributes: [FirebuildSpanKey.vmID: handle.id]) { _ in
-            try VMProcess.kill(pid: handle.pid, startTime: handle.processStartTime)
-        }
-    }
-
-    public func wait(timeout: TimeInterval?) -> VMExit? {
-        VMProcess.wait(pid: handle.pid, startTime: handle.processStartTime, timeout: timeout)
-    }
+    var quitGrace: TimeInterval { 3 }
 
     /// Removes the jail once the VM is gone (the jailer leaves it behind by design).
     public func removeJail() throws {

@@ -135,14 +135,12 @@ public struct QEMUDriver: VirtualMachineManager {
     public func instance(_ handle: VMHandle) -> VMInstance { QEMUInstance(handle: handle) }
 }
 
-public struct QEMUInstance: VMInstance {
+public struct QEMUInstance: ProcessBackedInstance {
     public let handle: VMHandle
 
     public init(handle: VMHandle) {
         self.handle = handle
     }
-
-    private var exit: VMExit? { VMProcess.exitStatus(pid: handle.pid, startTime: handle.processStartTime) }
 
     public func status() -> VMStatus {
         if let exit { return .exited(exit) }
@@ -152,40 +150,15 @@ public struct QEMUInstance: VMInstance {
         return s == "running" ? .running : .other(s)
     }
 
-    public func stop(graceful: Bool, timeout: TimeInterval) throws -> StopOutcome {
-        try FirebuildTracing.span("vm.stop", attributes: [FirebuildSpanKey.vmID: handle.id, "firebuild.vm.graceful": graceful]) { span in
-            let outcome = try stopTraced(graceful: graceful, timeout: timeout)
-            span.attributes["firebuild.vm.stop"] = "\(outcome)"
-            return outcome
-        }
+    /// ACPI power button (microvm with acpi=on has a GED); the guest init decides to power off.
+    /// The Runtime also asks over the guest channel before calling stop.
+    func requestGuestPowerOff() {
+        if let qmp = try? QMPClient(socketPath: handle.controlSocket, timeout: 2) { _ = try? qmp.execute("system_powerdown") }
     }
 
-    private func stopTraced(graceful: Bool, timeout: TimeInterval) throws -> StopOutcome {
-        if exit != nil { return .alreadyStopped }
-        if graceful {
-            // ACPI power button (microvm with acpi=on has a GED); the guest init decides to power off.
-            // The Runtime also asks over the guest channel before calling stop.
-            if let qmp = try? QMPClient(socketPath: handle.controlSocket, timeout: 2) {
-                _ = try? qmp.execute("system_powerdown")
-            }
-            if VMProcess.wait(pid: handle.pid, startTime: handle.processStartTime, timeout: timeout) != nil { return .graceful }
-        }
-        if let qmp = try? QMPClient(socketPath: handle.controlSocket, timeout: 2) {
-            _ = try? qmp.execute("quit")
-        }
-        if VMProcess.wait(pid: handle.pid, startTime: handle.processStartTime, timeout: 5) == nil {
-            try VMProcess.kill(pid: handle.pid, startTime: handle.processStartTime)
-        }
-        return .forced
+    func requestVMMQuit() {
+        if let qmp = try? QMPClient(socketPath: handle.controlSocket, timeout: 2) { _ = try? qmp.execute("quit") }
     }
 
-    public func kill() throws {
-        try FirebuildTracing.span("vm.kill", attributes: [FirebuildSpanKey.vmID: handle.id]) { _ in
-            try VMProcess.kill(pid: handle.pid, startTime: handle.processStartTime)
-        }
-    }
-
-    public func wait(timeout: TimeInterval?) -> VMExit? {
-        VMProcess.wait(pid: handle.pid, startTime: handle.processStartTime, timeout: timeout)
-    }
+    var quitGrace: TimeInterval { 5 }
 }
