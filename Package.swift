@@ -92,19 +92,21 @@ let package = Package(
         .executableTarget(name: "firebuild", dependencies: ["FirebuildCLI"], swiftSettings: swiftSettings),
 
         // MARK: tests (swift-testing), one target per module plus real end-to-end tests
+        // Host facts and the CNI test network shared by the end-to-end tests of several modules.
+        .target(name: "FirebuildTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "FirebuildCoreTests", dependencies: ["FirebuildCore"]),
         .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "HTTP"]),
         .testTarget(name: "RootFSTests", dependencies: ["RootFS"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "GuestTests", dependencies: ["Guest"], exclude: ["Scripts"]),
-        .testTarget(name: "NetworkingTests", dependencies: ["Networking"]),
-        .testTarget(name: "VMTests", dependencies: ["VM", "Git", "Store"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "VM", "Store", "RootFS", "Networking", "Guest"]),
+        .testTarget(name: "NetworkingTests", dependencies: ["Networking", "FirebuildTestSupport"]),
+        .testTarget(name: "VMTests", dependencies: ["VM", "Git", "Store", "FirebuildTestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "VM", "Store", "RootFS", "Networking", "Guest", "FirebuildTestSupport"]),
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime"]),
-        .testTarget(name: "RecipeTests", dependencies: ["Recipe"]),
+        .testTarget(name: "RecipeTests", dependencies: ["Recipe", "FirebuildTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["FirebuildCLI"]),
-        .testTarget(name: "BuildTests", dependencies: ["Build", "VM", "Store", "Dockerfile", "Networking", "Runtime", "Guest"], exclude: ["Corpus"]),
+        .testTarget(name: "BuildTests", dependencies: ["Build", "VM", "Store", "Dockerfile", "Networking", "Runtime", "Guest", "FirebuildTestSupport"], exclude: ["Corpus"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "Store", "Build", "VM"]),
     ],
     // Swift 5 language mode: the Lua state is confined to one thread by design and the C

@@ -1,6 +1,7 @@
 @testable import Build
 import Dockerfile
 import FirebuildCore
+import FirebuildTestSupport
 import Foundation
 import Store
 import Testing
@@ -9,17 +10,9 @@ import VM
 /// Real builds in QEMU microVMs (TCG here): a busybox base imported as a tag (no internet), a
 /// two-stage Dockerfile, checks of the resulting ext4 with debugfs, then cache behaviour.
 enum E2E {
-    static var cloudKernel: String? {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: "/boot")) ?? []
-        return files.filter { $0.hasPrefix("vmlinuz-") && $0.hasSuffix("-cloud-amd64") }.sorted().last.map { "/boot/" + $0 }
-    }
+    static var cloudKernel: String? { TestHost.cloudKernel }
 
-    /// The static init: $FIREBUILD_INIT or this checkout's `make init` output.
-    static var initBinary: String? {
-        let env = ProcessInfo.processInfo.environment["FIREBUILD_INIT"]
-        let local = FileManager.default.currentDirectoryPath + "/.build-static/firebuild-init-static"
-        return [env, local].compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
+    static var initBinary: String? { TestHost.staticInit }
 
     static var available: Bool {
         cloudKernel != nil && initBinary != nil && FileManager.default.fileExists(atPath: "/bin/busybox")

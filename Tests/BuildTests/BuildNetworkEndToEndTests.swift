@@ -1,5 +1,6 @@
 import Build
 import FirebuildCore
+import FirebuildTestSupport
 import Foundation
 import Networking
 import Runtime
@@ -10,25 +11,8 @@ import VM
 /// What the network build tests need besides the VM ones (E2E): root, CNI plugins and the built
 /// tc-redirect-tap. Everything networked lives in a sandbox namespace the test creates.
 enum NetE2E {
-    static var tapPluginDir: String? {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        var dir = (exe as NSString).deletingLastPathComponent
-        for _ in 0..<4 {
-            if FileManager.default.isExecutableFile(atPath: dir + "/tc-redirect-tap") { return dir }
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        return nil
-    }
 
-    static var missing: String? {
-        if geteuid() != 0 { return "needs root (network namespaces)" }
-        for tool in ["ip", "tc", "iptables", "nsenter"] where Command.which(tool) == nil { return "needs \(tool)" }
-        for p in ["bridge", "host-local", "firewall"] where !FileManager.default.isExecutableFile(atPath: "/usr/lib/cni/\(p)") {
-            return "needs containernetworking-plugins"
-        }
-        if tapPluginDir == nil { return "needs the built tc-redirect-tap (swift build)" }
-        return nil
-    }
+    static var missing: String? { TestHost.cniMissing }
 
     static var available: Bool { E2E.available && missing == nil }
 }
@@ -45,7 +29,7 @@ final class BuildNetFixture {
     var gateway: String { "\(subnet).1" }
     var bridge: String { "fbtbb\(id.prefix(8))" }
     var cni: BuildCNISettings {
-        BuildCNISettings(confDir: home + "/conf", binDirs: ["/usr/lib/cni", NetE2E.tapPluginDir ?? "/nonexistent"],
+        BuildCNISettings(confDir: home + "/conf", binDirs: TestHost.cniBinDirs,
                          cacheDir: home + "/cni-cache", hostNamespace: sandbox.name)
     }
     private var server: Process?
@@ -58,16 +42,9 @@ final class BuildNetFixture {
             try sandbox.run("ip", ["link", "add", bridge, "type", "bridge"])
             try sandbox.run("ip", ["addr", "add", gateway + "/24", "dev", bridge])
             try sandbox.run("ip", ["link", "set", bridge, "up"])
-            let plugins: [[String: Any]] = [
-                ["type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
-                 "ipam": ["type": "host-local", "dataDir": home + "/ipam", "ranges": [[["subnet": "\(subnet).0/24", "gateway": gateway]]],
-                          "routes": [["dst": "0.0.0.0/0"]]]],
-                ["type": "firewall", "backend": "iptables"],
-                ["type": "tc-redirect-tap"],
-            ]
-            let list: [String: Any] = ["cniVersion": "1.0.0", "name": network, "plugins": plugins]
-            try JSONSerialization.data(withJSONObject: list, options: [.prettyPrinted, .sortedKeys])
-                .write(to: URL(fileURLWithPath: "\(home)/conf/10-\(network).conflist"))
+            var config = TestNetworkConfig(name: network, bridge: bridge, subnetPrefix: subnet, ipamDir: home + "/ipam")
+            config.hairpin = false
+            try config.write(confDir: home + "/conf")
         } catch {
             tearDown()
             throw error

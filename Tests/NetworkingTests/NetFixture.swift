@@ -1,33 +1,17 @@
 import FirebuildCore
+import FirebuildTestSupport
 import Foundation
 @testable import Networking
 
 /// What the end-to-end network tests need; when something is missing they skip with the reason.
 enum NetEnv {
-    static let cniDir = "/usr/lib/cni"
-
-    /// The built `tc-redirect-tap`, next to the test bundle in the build folder.
-    static var tapPluginDir: String? {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        var dir = (exe as NSString).deletingLastPathComponent
-        // The xctest bundle may be a directory inside the bin folder.
-        for _ in 0..<4 {
-            if FileManager.default.isExecutableFile(atPath: dir + "/tc-redirect-tap") { return dir }
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        return nil
-    }
+    static var tapPluginDir: String? { TestHost.tapPluginDir }
 
     static var missing: String? {
-        if geteuid() != 0 { return "needs root (creates network namespaces)" }
-        for tool in ["ip", "tc", "iptables", "iptables-save", "nsenter", "socat"] where Command.which(tool) == nil {
-            return "needs \(tool): apt-get install -y iproute2 iptables util-linux socat"
+        for tool in ["iptables-save", "socat"] where Command.which(tool) == nil {
+            return "needs \(tool): apt-get install -y iptables socat"
         }
-        for p in ["bridge", "host-local", "firewall"] where !FileManager.default.isExecutableFile(atPath: "\(cniDir)/\(p)") {
-            return "needs CNI plugin \(p): apt-get install -y containernetworking-plugins"
-        }
-        if tapPluginDir == nil { return "needs the built tc-redirect-tap: swift build --product tc-redirect-tap" }
-        return nil
+        return TestHost.cniMissing
     }
 
     static var available: Bool {
@@ -64,7 +48,7 @@ final class NetFixture {
             try? sandbox.delete()
             throw error
         }
-        runner = CNIRunner(confDir: dir + "/conf", binDirs: [NetEnv.cniDir, NetEnv.tapPluginDir ?? "/nonexistent"],
+        runner = CNIRunner(confDir: dir + "/conf", binDirs: TestHost.cniBinDirs,
                            cacheDir: dir + "/cache", hostNamespace: sandbox.name)
     }
 
@@ -76,18 +60,10 @@ final class NetFixture {
 
     /// bridge (+ host-local with a default route and DNS) → firewall → [tc-redirect-tap].
     func writeConflist(name: String, withTap: Bool, file: String? = nil) throws {
-        var plugins: [[String: Any]] = [
-            ["type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false, "hairpinMode": true,
-             "dns": ["nameservers": [gateway]],
-             "ipam": ["type": "host-local", "dataDir": dir + "/ipam",
-                      "ranges": [[["subnet": "\(subnetPrefix).0/24", "gateway": gateway]]],
-                      "routes": [["dst": "0.0.0.0/0"]]]],
-            ["type": "firewall", "backend": "iptables"],
-        ]
-        if withTap { plugins.append(["type": "tc-redirect-tap"]) }
-        let list: [String: Any] = ["cniVersion": "1.0.0", "name": name, "plugins": plugins]
-        let data = try JSONSerialization.data(withJSONObject: list, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: URL(fileURLWithPath: "\(dir)/conf/\(file ?? "10-\(name).conflist")"))
+        var config = TestNetworkConfig(name: name, bridge: bridge, subnetPrefix: subnetPrefix, ipamDir: dir + "/ipam")
+        config.withTap = withTap
+        config.dns = true
+        try config.write(confDir: dir + "/conf", file: file)
     }
 
     func attachment(ifName: String = "eth0", args: [CNIAttachment.CNIArg] = []) -> CNIAttachment {

@@ -1,3 +1,4 @@
+import FirebuildTestSupport
 import Foundation
 import Testing
 import FirebuildCore
@@ -62,10 +63,7 @@ import Store
         }
     }
 
-    static var cloudKernel: String? {
-        let boot = (try? FileManager.default.contentsOfDirectory(atPath: "/boot")) ?? []
-        return boot.filter { $0.hasPrefix("vmlinuz-") && $0.hasSuffix("-cloud-amd64") }.sorted().last.map { "/boot/" + $0 }
-    }
+    static var cloudKernel: String? { TestHost.cloudKernel }
 
     /// The Debian cloud kernel keeps virtio_blk in a module: importing it builds the small initrd.
     @Test(.enabled(if: cloudKernel != nil && FileManager.default.fileExists(atPath: "/bin/busybox")))

@@ -1,4 +1,5 @@
 import FirebuildCore
+import FirebuildTestSupport
 import Foundation
 import Networking
 import RootFS
@@ -8,29 +9,13 @@ import VM
 
 /// What a real VM run needs; when something is missing the tests skip and say what.
 enum RunEnv {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let packageRoot = TestHost.packageRoot
 
-    static var cloudKernel: String? {
-        let boot = (try? FileManager.default.contentsOfDirectory(atPath: "/boot")) ?? []
-        return boot.filter { $0.hasPrefix("vmlinuz-") && $0.hasSuffix("-cloud-amd64") }.sorted().last.map { "/boot/" + $0 }
-    }
+    static var cloudKernel: String? { TestHost.cloudKernel }
 
-    static var staticInit: String? {
-        let p = packageRoot + "/.build-static/firebuild-init-static"
-        return FileManager.default.isExecutableFile(atPath: p) ? p : nil
-    }
+    static var staticInit: String? { TestHost.staticInit }
 
-    /// The built tc-redirect-tap, next to the test bundle in the build folder.
-    static var tapPluginDir: String? {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        var dir = (exe as NSString).deletingLastPathComponent
-        for _ in 0..<4 {
-            if FileManager.default.isExecutableFile(atPath: dir + "/tc-redirect-tap") { return dir }
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        return nil
-    }
+    static var tapPluginDir: String? { TestHost.tapPluginDir }
 
     static var missing: String? {
         if geteuid() != 0 { return "needs root" }
@@ -69,7 +54,7 @@ final class RunFixture {
         try FileManager.default.createDirectory(atPath: home + "/conf", withIntermediateDirectories: true)
         sandbox = try NetworkNamespace.create("fbt-r\(id)")
         var s = RunSettings(paths: FirebuildPaths(home: home), cniConfDir: home + "/conf",
-                            cniBinDirs: ["/usr/lib/cni", RunEnv.tapPluginDir ?? "/nonexistent"],
+                            cniBinDirs: TestHost.cniBinDirs,
                             cniCacheDir: home + "/cni-cache", hostNamespace: sandbox.name, vmm: .qemu)
         s.guestInitPath = RunEnv.staticInit
         settings = s
@@ -86,17 +71,8 @@ final class RunFixture {
     var gateway: String { "\(subnet).1" }
 
     func writeConflist() throws {
-        let plugins: [[String: Any]] = [
-            ["type": "bridge", "bridge": "fbtbr\(id.prefix(8))", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-             "ipam": ["type": "host-local", "dataDir": home + "/ipam",
-                      "ranges": [[["subnet": "\(subnet).0/24", "gateway": gateway]]],
-                      "routes": [["dst": "0.0.0.0/0"]]]],
-            ["type": "firewall", "backend": "iptables"],
-            ["type": "tc-redirect-tap"],
-        ]
-        let list: [String: Any] = ["cniVersion": "1.0.0", "name": network, "plugins": plugins]
-        let data = try JSONSerialization.data(withJSONObject: list, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: URL(fileURLWithPath: "\(home)/conf/10-\(network).conflist"))
+        try TestNetworkConfig(name: network, bridge: "fbtbr\(id.prefix(8))", subnetPrefix: subnet, ipamDir: home + "/ipam")
+            .write(confDir: home + "/conf")
     }
 
     /// The Debian cloud kernel (lz4 bzImage) with firebuild's small initrd.

@@ -1,4 +1,5 @@
 import FirebuildCore
+import FirebuildTestSupport
 import Foundation
 import Store
 @testable import VM
@@ -13,10 +14,7 @@ enum Fixtures {
     }
 
     /// The Debian cloud kernel's bzImage, when installed.
-    static var cloudKernel: String? {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: "/boot")) ?? []
-        return files.filter { $0.hasPrefix("vmlinuz-") && $0.hasSuffix("-cloud-amd64") }.sorted().last.map { "/boot/" + $0 }
-    }
+    static var cloudKernel: String? { TestHost.cloudKernel }
 
     static var canBoot: Bool {
         cloudKernel != nil && Command.which("qemu-system-x86_64") != nil && Command.which("qemu-img") != nil
