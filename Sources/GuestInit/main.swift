@@ -31,6 +31,8 @@ struct InitOptions {
       --no-pid1       do not mount, configure the network, set the hostname, kill all or power off
       --root DIR      read /etc/passwd and /etc/group and write /etc files under DIR (tests)
       --quiet         do not copy workload output to the console
+      As the initramfs's /init (initramfs-init/1) it loads the initrd's modules, mounts root= and
+      switches into it first (root=, rootfstype=, ro/rw, firebuild.init=, init=).
     """
 
     static func parse(_ args: [String]) -> InitOptions {
@@ -83,6 +85,8 @@ func die(_ message: String, code: Int32 = 1) -> Never {
 }
 
 BootTrace.importInitrdPhases()
+// Started by the kernel as the initramfs's /init: do the initrd's work in this process first.
+if EarlyBoot.isInitramfsInit { EarlyBoot.run() }
 BootTrace.mark("main")
 let options = InitOptions.parse(CommandLine.arguments)
 fb_ignore_sigpipe()

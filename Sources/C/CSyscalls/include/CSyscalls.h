@@ -15,3 +15,4 @@ int fb_setns_net(int fd);
 /// ioctl(fd, TIOCSCTTY, 0): makes the terminal the controlling one.
 int fb_set_controlling_tty(int fd);
 #include "CSyscallsNet.h"
+#include "CSyscallsEarly.h"
