@@ -118,11 +118,15 @@ public enum EarlyBootFiles {
     /// each loaded from /lib/modules/NAME.ko. Blank lines, `#` comments and names that would leave
     /// the directory are skipped.
     public static func moduleList(_ text: String) -> [String] {
-        text.split(whereSeparator: { $0 == "\n" || $0 == " " || $0 == "\t" || $0 == "\r" }).compactMap { w in
-            let name = String(w)
-            if name.hasPrefix("#") || name.hasPrefix(".") || name.contains("/") { return nil }
-            return name
+        var names: [String] = []
+        // Character.isNewline/isWhitespace: "\r\n" is a single Character in Swift.
+        for line in text.split(whereSeparator: \.isNewline) {
+            let content = line.prefix(while: { $0 != "#" })
+            for w in content.split(whereSeparator: \.isWhitespace) where !w.hasPrefix(".") && !w.contains("/") {
+                names.append(String(w))
+            }
         }
+        return names
     }
 
     /// Filesystem types to try for the root: the requested one alone, else every block filesystem

@@ -21,9 +21,12 @@ enum EarlyBoot {
     /// How long the root device may take to appear (the shell waits 1000 x 10 ms too).
     static let rootWait = 10.0
 
-    /// True when the kernel started this process as PID 1 from the initramfs (a ramfs or tmpfs
-    /// root), rather than after a switch_root or straight from a disk (Firecracker without initrd).
-    static var isInitramfsInit: Bool { getpid() == 1 && fb_root_is_initramfs() == 1 }
+    /// True when the kernel started this process as PID 1 from the initramfs: as `/init` (how the
+    /// kernel runs it; never after a switch_root, a disk boot without initrd, or a test's
+    /// `unshare --pid … chroot DIR /sbin/firebuild-init`) on a ramfs or tmpfs root.
+    static var isInitramfsInit: Bool {
+        getpid() == 1 && String(cString: fb_argv0()) == "/init" && fb_root_is_initramfs() == 1
+    }
 
     /// Returns only when this process goes on as PID 1 of the new root; otherwise execs the
     /// chosen init or powers off with a console message.

@@ -57,6 +57,13 @@ struct EarlyBootTests {
         return false
     }
 
+    /// The kernel's initrd with the init appended as `run` does it.
+    func appendedInitrd(_ fx: RunFixture, _ kernel: StoredKernel) throws -> String {
+        let kernelInitrd = try #require(kernel.initrdPath)
+        let initPath = try #require(RunEnv.staticInit)
+        return try BootFiles.initrd(kernelInitrd: kernelInitrd, guestInit: initPath, cacheDir: fx.home + "/initrds")
+    }
+
     /// UUID and label of the image's ext4 filesystem, for root=UUID= / root=LABEL=.
     func identity(_ image: StoredImage) throws -> FilesystemIdentity {
         let head = try #require(FileHandle(forReadingAtPath: image.rootfsPath)).readData(ofLength: FilesystemIdentity.probeSize)
@@ -72,8 +79,7 @@ struct EarlyBootTests {
         try fx.importKernel()
         let image = try storeImage(fx)
         let kernel = try KernelStore(root: fx.settings.kernelStorageRoot).get("cloud")
-        let initrd = try BootFiles.initrd(kernelInitrd: try #require(kernel.initrdPath), guestInit: try #require(RunEnv.staticInit),
-                                          cacheDir: fx.home + "/initrds")
+        let initrd = try appendedInitrd(fx, kernel)
         let uuid = try identity(image).uuid
         let (handle, instance, log) = try boot(fx, image: image, initrd: initrd,
                                                args: "console=ttyS0 panic=-1 quiet root=UUID=\(uuid.uppercased()) rw firebuild.init=/run/firebuild-init",
@@ -114,8 +120,7 @@ struct EarlyBootTests {
         let image = try storeImage(fx)
         let label = try identity(image).label
         let kernel = try KernelStore(root: fx.settings.kernelStorageRoot).get("cloud")
-        let initrd = try BootFiles.initrd(kernelInitrd: try #require(kernel.initrdPath), guestInit: try #require(RunEnv.staticInit),
-                                          cacheDir: fx.home + "/initrds")
+        let initrd = try appendedInitrd(fx, kernel)
         let root = label.isEmpty ? "UUID=\(try identity(image).uuid)" : "LABEL=\(label)"
         let (_, instance, log) = try boot(fx, image: image, initrd: initrd,
                                           args: "console=ttyS0 panic=-1 quiet root=\(root) ro init=/sbin/fbtest-init", name: "initarg")
@@ -136,10 +141,12 @@ struct EarlyBootTests {
         try fx.importKernel()
         let image = try storeImage(fx)
         let kernel = try KernelStore(root: fx.settings.kernelStorageRoot).get("cloud")
-        var combined = try #require(FileManager.default.contents(atPath: try #require(kernel.initrdPath)))
+        let kernelInitrd = try #require(kernel.initrdPath)
+        let initPath = try #require(RunEnv.staticInit)
+        var combined = try #require(FileManager.default.contents(atPath: kernelInitrd))
         while combined.count % 4 != 0 { combined.append(0) }
         var cpio = CpioWriter()
-        cpio.file(BootFiles.initName, contents: try #require(FileManager.default.contents(atPath: try #require(RunEnv.staticInit))), mode: 0o755)
+        cpio.file(BootFiles.initName, contents: try #require(FileManager.default.contents(atPath: initPath)), mode: 0o755)
         combined.append(cpio.finish())
         let initrd = fx.home + "/legacy-initrd.img"
         try combined.write(to: URL(fileURLWithPath: initrd))

@@ -42,6 +42,13 @@ int fb_root_is_initramfs(void) {
 // start-up until the kernel's CRNG is ready, about a second. Runs after the /proc mount (101)
 // and before the runtime's default-priority constructors. The init's hash tables only hold
 // trusted data; main() drops the variable so nothing it starts inherits it.
-__attribute__((constructor(102))) static void fb_early_deterministic_hashing(void) {
+// Also keeps argv[0]: as PID 1 straight from the kernel, Swift's CommandLine.arguments came out
+// empty (measured), and early boot needs to know whether the kernel ran us as "/init".
+static const char *saved_argv0 = "";
+__attribute__((constructor(102))) static void fb_early_start(int argc, char **argv, char **envp) {
+    (void)envp;
+    if (argc > 0 && argv && argv[0]) saved_argv0 = argv[0];
     if (getpid() == 1) setenv("SWIFT_DETERMINISTIC_HASHING", "1", 0);
 }
+
+const char *fb_argv0(void) { return saved_argv0; }

@@ -14,5 +14,7 @@ int fb_umount_lazy(const char *path);
 /// The switch_root step after everything is mounted under `newroot`: chdir(newroot), move it
 /// onto /, chroot(.), chdir(/). The initramfs's files stay; the caller deletes them first.
 int fb_enter_new_root(const char *newroot);
+/// argv[0] as the process was started (kept by a constructor; "" when unknown).
+const char *fb_argv0(void);
 /// 1 when the root filesystem is the initramfs (rootfs: ramfs or tmpfs), else 0.
 int fb_root_is_initramfs(void);
