@@ -84,6 +84,7 @@ func die(_ message: String, code: Int32 = 1) -> Never {
     exit(code)
 }
 
+fb_restore_environ()  // before anything reads CommandLine.arguments (see CSyscalls/early.c)
 BootTrace.importInitrdPhases()
 // Started by the kernel as the initramfs's /init: do the initrd's work in this process first.
 if EarlyBoot.isInitramfsInit { EarlyBoot.run() }

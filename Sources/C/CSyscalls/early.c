@@ -42,13 +42,29 @@ int fb_root_is_initramfs(void) {
 // start-up until the kernel's CRNG is ready, about a second. Runs after the /proc mount (101)
 // and before the runtime's default-priority constructors. The init's hash tables only hold
 // trusted data; main() drops the variable so nothing it starts inherits it.
-// Also keeps argv[0]: as PID 1 straight from the kernel, Swift's CommandLine.arguments came out
-// empty (measured), and early boot needs to know whether the kernel ran us as "/init".
+// Not setenv(): it moves `environ` to the heap, and Swift's CommandLine.arguments then came out
+// empty (measured; on Linux the runtime finds argv next to the original environ). Instead the last
+// entry of the original array is swapped for the variable, and main() swaps it back with
+// fb_restore_environ() (the kernel always gives init HOME and TERM). Also keeps argv[0] for early
+// boot's "/init" check.
 static const char *saved_argv0 = "";
+static char **swapped_slot = NULL;
+static char *swapped_entry = NULL;
+static char deterministic_hashing[] = "SWIFT_DETERMINISTIC_HASHING=1";
 __attribute__((constructor(102))) static void fb_early_start(int argc, char **argv, char **envp) {
     (void)envp;
     if (argc > 0 && argv && argv[0]) saved_argv0 = argv[0];
-    if (getpid() == 1) setenv("SWIFT_DETERMINISTIC_HASHING", "1", 0);
+    if (getpid() != 1 || getenv("SWIFT_DETERMINISTIC_HASHING") != NULL || environ == NULL || environ[0] == NULL) return;
+    char **last = environ;
+    while (last[1]) last++;
+    swapped_slot = last;
+    swapped_entry = *last;
+    *last = deterministic_hashing;
 }
 
 const char *fb_argv0(void) { return saved_argv0; }
+
+void fb_restore_environ(void) {
+    if (swapped_slot && *swapped_slot == deterministic_hashing) *swapped_slot = swapped_entry;
+    swapped_slot = NULL;
+}

@@ -16,5 +16,7 @@ int fb_umount_lazy(const char *path);
 int fb_enter_new_root(const char *newroot);
 /// argv[0] as the process was started (kept by a constructor; "" when unknown).
 const char *fb_argv0(void);
+/// Takes SWIFT_DETERMINISTIC_HASHING (set for PID 1 by a constructor) out again: call first in main.
+void fb_restore_environ(void);
 /// 1 when the root filesystem is the initramfs (rootfs: ramfs or tmpfs), else 0.
 int fb_root_is_initramfs(void);
