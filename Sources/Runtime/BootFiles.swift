@@ -49,9 +49,10 @@ public enum BootFiles {
         let key = ContentDigest.sha256("v2+\(fileIdentity(kernelInitrd))+\(fileIdentity(guestInit))")
         let path = "\(cacheDir)/initrd-\(key.hex.prefix(16)).img"
         if FileManager.default.fileExists(atPath: path) { return path }
-        guard let base = FileManager.default.contents(atPath: kernelInitrd) else {
+        guard let stored = FileManager.default.contents(atPath: kernelInitrd) else {
             throw FirebuildError.posix("read", path: kernelInitrd)
         }
+        let base = inflated(stored)
         guard let initData = FileManager.default.contents(atPath: guestInit) else {
             throw FirebuildError.posix("read", path: guestInit)
         }
@@ -70,6 +71,16 @@ public enum BootFiles {
         var cpio = CpioWriter()
         cpio.file(supportsEarlyBoot(initData) ? "init" : initName, contents: initData, mode: 0o755)
         return cpio.finish()
+    }
+
+    /// A gzip'd initrd (what `firebuild kernel initrd` stores) inflated once here rather than by
+    /// the guest kernel at every boot: about 0.2 s of TCG boot time for ~2.7 MB. Anything that is not
+    /// one clean gzip'd cpio archive (other compressors, concatenated segments) is kept as it is.
+    static func inflated(_ initrd: Data) -> Data {
+        guard initrd.starts(with: [0x1F, 0x8B]),
+              let r = try? Command("gzip", ["-dc"], stdin: initrd, timeout: 60).run(), r.status == 0,
+              r.stdout.starts(with: Data("070701".utf8)) else { return initrd }
+        return r.stdout
     }
 
     static func supportsEarlyBoot(_ initData: Data) -> Bool { initData.range(of: earlyBootMarker) != nil }
