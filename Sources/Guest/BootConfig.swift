@@ -7,6 +7,19 @@ public enum KernelCmdline {
     /// Later duplicates win. Everything after a bare `--` belongs to init and is ignored here.
     public static func parse(_ text: String) -> [String: String] {
         var out: [String: String] = [:]
+        for w in words(text) {
+            if w == "--" { break }
+            if let eq = w.firstIndex(of: "=") {
+                out[String(w[..<eq])] = String(w[w.index(after: eq)...])
+            } else {
+                out[w] = ""
+            }
+        }
+        return out
+    }
+
+    /// The command line's words in order, double quotes honoured (`a="b c"` is one word `a=b c`).
+    public static func words(_ text: String) -> [String] {
         var word = "", inQuotes = false, words: [String] = []
         for c in text {
             if c == "\"" { inQuotes.toggle(); continue }
@@ -17,15 +30,7 @@ public enum KernelCmdline {
             word.append(c)
         }
         if !word.isEmpty { words.append(word) }
-        for w in words {
-            if w == "--" { break }
-            if let eq = w.firstIndex(of: "=") {
-                out[String(w[..<eq])] = String(w[w.index(after: eq)...])
-            } else {
-                out[w] = ""
-            }
-        }
-        return out
+        return words
     }
 }
 

@@ -34,6 +34,8 @@ struct InitOptions {
       --root DIR      read /etc/passwd and /etc/group and write /etc files under DIR (tests)
       --quiet         do not copy workload output to the console
       --content-disk PATH  also look for COPY content disks here (tests; VMs scan /sys/block)
+      As the initramfs's /init (initramfs-init/1) it loads the initrd's modules, mounts root= and
+      switches into it first (root=, rootfstype=, ro/rw, firebuild.init=, init=).
     """
 
     static func parse(_ args: [String]) -> InitOptions {
@@ -86,7 +88,10 @@ func die(_ message: String, code: Int32 = 1) -> Never {
     exit(code)
 }
 
+fb_restore_environ()  // before anything reads CommandLine.arguments (see CSyscalls/early.c)
 BootTrace.importInitrdPhases()
+// Started by the kernel as the initramfs's /init: do the initrd's work in this process first.
+if EarlyBoot.isInitramfsInit { EarlyBoot.run() }
 BootTrace.mark("main")
 let options = InitOptions.parse(CommandLine.arguments)
 fb_ignore_sigpipe()

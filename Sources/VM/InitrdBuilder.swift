@@ -7,6 +7,12 @@ import Store
 /// busybox-static, the virtio modules with their dependencies, and an /init that loads them,
 /// mounts the root disk and switch_roots into the real init. About 2.5x faster to boot than a
 /// distribution initramfs, which spends seconds in udev.
+///
+/// firebuild's own VMs rarely run that /init: Runtime/BootFiles appends the static firebuild-init
+/// as `/init`, which does the same work in one process (GuestInit/EarlyBoot.swift: finit_module for
+/// each name in /lib/modules/load-order, no forks) and goes on as PID 1. The script remains the
+/// fallback (an initrd booted without the segment, or an init without that mode), so both must
+/// keep the same contract: load-order, the kernel parameters below, and the console messages.
 public struct InitrdBuilder: Sendable {
     /// Modules wanted, in load order; each is included with its dependencies when the kernel has it
     /// as a module, and skipped when it is built in or absent (optional devices: net, vsock).

@@ -83,7 +83,9 @@ final class RunFixture {
     }
 
     /// A busybox image whose workload is given by `config`; `files` adds paths (relative) with contents.
-    func storeImage(tag: String, config: ImageConfig, files: [String: String] = [:], users: [String] = []) throws {
+    /// `executables` are paths of `files` made mode 0755 (scripts).
+    func storeImage(tag: String, config: ImageConfig, files: [String: String] = [:], users: [String] = [],
+                    executables: [String] = []) throws {
         let tree = home + "/tree-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: tree) }
         for d in ["bin", "sbin", "etc", "proc", "sys", "dev", "run", "tmp", "www", "root"] {
@@ -105,6 +107,7 @@ final class RunFixture {
             let full = "\(tree)/\(path)"
             try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try text.write(toFile: full, atomically: true, encoding: .utf8)
+            if executables.contains(path) { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: full) }
         }
         let image = home + "/img-\(UUID().uuidString.prefix(8)).ext4"
         _ = try Ext4Builder.build(tree: tree, image: image, options: Ext4Options(size: .headroomPercent(20)))

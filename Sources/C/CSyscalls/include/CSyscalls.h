@@ -18,3 +18,4 @@ int fb_set_controlling_tty(int fd);
 /// copy_file_range(2) (in-kernel copy between files at explicit offsets; offsets are advanced).
 ssize_t fb_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len);
 #include "CSyscallsNet.h"
+#include "CSyscallsEarly.h"
