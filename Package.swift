@@ -60,6 +60,7 @@ let package = Package(
 
         // MARK: core and concerns
         .target(name: "FirebuildCore", dependencies: [
+            "CSyscalls",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Tracing", package: "swift-distributed-tracing"),

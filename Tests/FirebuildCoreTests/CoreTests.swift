@@ -77,6 +77,37 @@ import Testing
     @Test func timeoutKills() {
         #expect(throws: FirebuildError.self) { try Command("sleep", ["5"], timeout: 0.2).run() }
     }
+
+    @Test func stdinEnvironmentAndWorkingDirectoryReachTheChild() throws {
+        let r = try Command("sh", ["-c", "cat; echo \" $FB_X\"; pwd"], environment: ["FB_X": "env-value", "PATH": "/usr/bin:/bin"],
+                            workingDirectory: "/tmp", stdin: Data("from-stdin".utf8)).check()
+        #expect(r.stdoutString == "from-stdin env-value\n/tmp\n")
+        // A large stdin the child never reads must not hang or kill us (EPIPE, not SIGPIPE).
+        let big = Data(repeating: 0x41, count: 4 << 20)
+        #expect(try Command("true", stdin: big).run().status == 0)
+    }
+
+    @Test func aSignalIsReportedLikeAShellAndSignalsAreDefaultInTheChild() throws {
+        #expect(try Command("sh", ["-c", "kill -9 $$"]).run().status == 128 + 9)
+        // Whatever this process ignores (firebuild: SIGPIPE), a child starts with default handlers.
+        signal(SIGPIPE, SIG_IGN)
+        defer { signal(SIGPIPE, SIG_DFL) }
+        let ignored = try Command("sh", ["-c", "grep '^SigIgn' /proc/self/status"]).check().stdoutString
+        let mask = UInt64(ignored.split(separator: "\t").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "", radix: 16)
+        #expect(mask.map { $0 & (1 << (UInt64(SIGPIPE) - 1)) == 0 } == true, "\(ignored)")
+    }
+
+    @Test func concurrentChildrenDoNotInheritEachOthersPipes() throws {
+        // A leaked write end would keep another reader waiting until that child exits.
+        let started = Date()
+        let group = DispatchGroup()
+        group.enter()
+        Thread { _ = try? Command("sleep", ["2"]).run(); group.leave() }.start()
+        usleep(100_000)
+        #expect(try Command("echo", ["quick"]).check().stdoutString == "quick\n")
+        #expect(Date().timeIntervalSince(started) < 1.5, "the quick child's pipes stayed open in the sleeping one")
+        group.wait()
+    }
 }
 
 @Suite struct LogFormatterTests {

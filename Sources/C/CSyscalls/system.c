@@ -5,6 +5,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sched.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/reboot.h>
@@ -34,4 +35,8 @@ ssize_t fb_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_
     ssize_t n = copy_file_range(fd_in, &in, fd_out, &out, len, 0);
     *off_in = in; *off_out = out;
     return n;
+}
+
+int fb_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *dir) {
+    return posix_spawn_file_actions_addchdir_np(actions, dir);
 }

@@ -1,6 +1,7 @@
 // Linux syscalls and ioctls that Glibc does not expose to Swift (reboot is missing,
 // syscall and ioctl are variadic).
 #pragma once
+#include <spawn.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "CSyscallsGuest.h"
@@ -15,6 +16,8 @@ int fb_tap_open(const char *name, int persist);
 int fb_setns_net(int fd);
 /// ioctl(fd, TIOCSCTTY, 0): makes the terminal the controlling one.
 int fb_set_controlling_tty(int fd);
+/// posix_spawn_file_actions_addchdir_np (glibc 2.29+; not exported to Swift): the child starts in `dir`.
+int fb_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *dir);
 /// copy_file_range(2) (in-kernel copy between files at explicit offsets; offsets are advanced).
 ssize_t fb_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len);
 #include "CSyscallsNet.h"
