@@ -20,6 +20,7 @@ public final class FileLock {
         guard fd >= 0 else { throw FirebuildError.posix("open lock", path: path) }
         let op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB
         let deadline = Date().addingTimeInterval(timeout)
+        var backoff = Backoff()
         while flock(fd, op) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {
                 let e = errno
@@ -30,7 +31,7 @@ public final class FileLock {
                 close(fd); fd = -1
                 throw FirebuildError(.conflict, "timed out after \(Int(timeout))s waiting for lock \(path); another firebuild process holds it")
             }
-            usleep(20_000)
+            backoff.sleep()
         }
     }
 

@@ -111,6 +111,7 @@ public struct QEMUDriver: VirtualMachineManager {
         let startTime = VMProcess.startTime(pid)
         // Up means QMP answers; a QEMU that rejects its options exits first and its log says why.
         let deadline = Date().addingTimeInterval(30)
+        var backoff = Backoff()
         while true {
             if let exit = VMProcess.exitStatus(pid: pid, startTime: startTime) {
                 throw FirebuildError(.subprocess, "qemu exited at start (status \(exit.status.map(String.init) ?? "?")): \(VMProcess.tail(files.vmmLog))")
@@ -123,7 +124,7 @@ public struct QEMUDriver: VirtualMachineManager {
                 try? VMProcess.kill(pid: pid, startTime: startTime)
                 throw FirebuildError(.timeout, "qemu did not open its QMP socket within 30 s: \(VMProcess.tail(files.vmmLog))")
             }
-            usleep(20_000)
+            backoff.sleep()
         }
         logger.info("VM started", metadata: ["vm": .string(config.id), "pid": "\(pid)", "accel": .string(accel.rawValue)])
         return VMHandle(id: config.id, vmm: .qemu, pid: pid, processStartTime: startTime, runDirectory: config.runDirectory,

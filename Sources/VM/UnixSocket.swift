@@ -13,6 +13,7 @@ public enum UnixSocket {
         }
         let deadline = Date().addingTimeInterval(timeout)
         var lastErrno: Int32 = 0
+        var backoff = Backoff()
         repeat {
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw FirebuildError.posix("socket", path: path) }
@@ -32,7 +33,7 @@ public enum UnixSocket {
             lastErrno = errno
             close(fd)
             guard lastErrno == ENOENT || lastErrno == ECONNREFUSED || lastErrno == EAGAIN else { break }
-            usleep(20_000)
+            backoff.sleep()
         } while Date() < deadline
         throw FirebuildError(lastErrno == ENOENT ? .notFound : .io,
                              "cannot connect to \(path): \(String(cString: strerror(lastErrno)))")

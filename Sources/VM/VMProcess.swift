@@ -96,10 +96,11 @@ public enum VMProcess {
     /// Polls until the process is gone; nil when `timeout` passes first.
     public static func wait(pid: Int32, startTime: UInt64?, timeout: TimeInterval?) -> VMExit? {
         let deadline = timeout.map { Date().addingTimeInterval($0) }
+        var backoff = Backoff()
         while true {
             if let exit = exitStatus(pid: pid, startTime: startTime) { return exit }
             if let deadline, Date() >= deadline { return nil }
-            usleep(20_000)
+            backoff.sleep()
         }
     }
 

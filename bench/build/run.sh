@@ -11,6 +11,8 @@
 #       `buildah bud --isolation chroot --storage-driver vfs`, side by side, ratios (buildah
 #       runs inside a network namespace this script creates; nothing needs a network)
 # Medians of N runs each. Under TCG (no KVM) every RUN pays a slow guest: say so when reporting.
+# Every timed build starts after a `sync`: otherwise a build pays for the write-back of the one
+# before it (2 cores: the kernel's flusher competes with the VM's emulation thread).
 #   bench/build/run.sh                    release build; N=5, N_CORPUS=3, SIZE_MB=300
 #   FIREBUILD_BIN=PATH                    use this binary instead of building
 #   KERNEL=/boot/vmlinuz-…                kernel of the build VMs (default: newest Debian cloud kernel)
@@ -101,11 +103,11 @@ EOF
 declare -a T_COLD T_SAME T_LAST B_COLD B_SAME B_LAST
 for i in $(seq "$N"); do
   rm -rf "$FIREBUILD_HOME/cache"  # cold: no cached step, no prepared base
-  t0=$(now); fb_build "$WORK/cold.log" --dockerfile "$C/Dockerfile" --context "$C" --tag bench/steps:1; t1=$(now)
+  sync; t0=$(now); fb_build "$WORK/cold.log" --dockerfile "$C/Dockerfile" --context "$C" --tag bench/steps:1; t1=$(now)
   T_COLD+=("$(echo "$t1 - $t0" | bc)"); B_COLD+=("$(boots "$WORK/cold.log")")
-  t0=$(now); fb_build "$WORK/same.log" --dockerfile "$C/Dockerfile" --context "$C" --tag bench/steps:1; t1=$(now)
+  sync; t0=$(now); fb_build "$WORK/same.log" --dockerfile "$C/Dockerfile" --context "$C" --tag bench/steps:1; t1=$(now)
   T_SAME+=("$(echo "$t1 - $t0" | bc)"); B_SAME+=("$(boots "$WORK/same.log")")
-  t0=$(now); fb_build "$WORK/last.log" --dockerfile "$C/Dockerfile" --context "$C" --tag bench/steps:1 --build-arg "LAST=run$i"; t1=$(now)
+  sync; t0=$(now); fb_build "$WORK/last.log" --dockerfile "$C/Dockerfile" --context "$C" --tag bench/steps:1 --build-arg "LAST=run$i"; t1=$(now)
   T_LAST+=("$(echo "$t1 - $t0" | bc)"); B_LAST+=("$(boots "$WORK/last.log")")
   echo "run $i: cold ${T_COLD[-1]} s (${B_COLD[-1]} boots), unchanged ${T_SAME[-1]} s (${B_SAME[-1]}), last step changed ${T_LAST[-1]} s (${B_LAST[-1]})" >&2
 done
@@ -148,9 +150,9 @@ for i in $(seq "$N_CORPUS"); do
   for name in "${CASES[@]}"; do
     c=$(prepare "$name"); tag=$(tag_of "$name")
     f=$c/Dockerfile; [ -f "$c/Dockerfile.buildah" ] && f=$c/Dockerfile.buildah
-    t0=$(now); fb_build "$WORK/corpus.log" --dockerfile "$c/Dockerfile" --context "$c" --tag "$tag" --no-cache; t1=$(now)
+    sync; t0=$(now); fb_build "$WORK/corpus.log" --dockerfile "$c/Dockerfile" --context "$c" --tag "$tag" --no-cache; t1=$(now)
     FB_T[$name]=${FB_T[$name]:-}"$(echo "$t1 - $t0" | bc) "
-    t0=$(now); "${BUILDAH[@]}" bud --isolation chroot --format docker --pull=never --layers=false -q -f "$f" -t "localhost/$tag" "$c" >/dev/null; t1=$(now)
+    sync; t0=$(now); "${BUILDAH[@]}" bud --isolation chroot --format docker --pull=never --layers=false -q -f "$f" -t "localhost/$tag" "$c" >/dev/null; t1=$(now)
     BH_T[$name]=${BH_T[$name]:-}"$(echo "$t1 - $t0" | bc) "
   done
   echo "corpus round $i done" >&2
