@@ -47,11 +47,11 @@ public final class BuildEngine {
     private func buildTraced(_ request: BuildRequest) throws -> BuildResult {
         let started = Date()
         let deadline = request.timeout.map { started.addingTimeInterval($0) }
-        let buildID = "b\(Int(started.timeIntervalSince1970))-\(UInt32.random(in: 0...UInt32.max))"
-        // Leftovers of a killed build stay here for `firebuild purge`; a finished build removes them.
-        let scratch = paths.buildsDir + "/" + buildID
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        // Leftovers of a killed build stay here for `firebuild purge` (the scratch's lock tells it
+        // the build is gone); a finished build removes them.
+        let scratchDir = try BuildScratch.create(in: paths.buildsDir, now: started)
+        defer { scratchDir.remove() }
+        let scratch = scratchDir.path
 
         let source = try DockerfileSource.classify(request.dockerfile)
         let resolved = try DockerfileResolver().resolve(source, contextOverride: request.context, scratch: scratch)

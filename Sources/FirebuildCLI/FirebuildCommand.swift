@@ -68,6 +68,9 @@ public struct GlobalOptions: ParsableArguments {
 
     /// Installs logging as the flags ask; called first by every command.
     public func apply() throws {
+        // Build steps, pulls and logs are progress: they must reach a pipe or a CI log as they
+        // happen, not when a 4 KiB stdio buffer fills or the command ends.
+        setvbuf(stdout, nil, _IOLBF, 0)
         let level = try LogOptions.level(named: logLevel)
         FirebuildLogging.bootstrap(LogOptions(level: level, json: logAsJSON, color: colorEnabled))
         try applyTelemetry()

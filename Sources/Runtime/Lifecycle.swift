@@ -95,6 +95,7 @@ extension RunEngine {
                 purged.append(entry.id)
             }
             purged += try purgeAbandonedBuildNetworks()
+            purged += purgeAbandonedBuilds()
             purged += purgeOrphanNamespaces()
             span.attributes["firebuild.vm.count"] = purged.count
             return purged
@@ -165,6 +166,22 @@ extension RunEngine {
             }
             try VMNetworkAttacher(runner: runner).detach(vmID: lease.vmID, network: lease.network, namespace: lease.namespace,
                                                          fixedIP: lease.fixedIP)
+        }
+    }
+
+    /// Scratch directories of killed builds (overlays, content disks, extracted sources): the
+    /// build VMs still running from one are killed first (a VMM whose command line names that
+    /// directory), then the directory goes.
+    func purgeAbandonedBuilds() -> [String] {
+        BuildScratch.purgeAbandoned(in: settings.runCache + "/builds") { dir in
+            guard let vms = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+            for vm in vms {
+                guard let text = try? String(contentsOfFile: "\(dir)/\(vm)/qemu.pid", encoding: .utf8),
+                      let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1,
+                      let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                      String(decoding: cmdline, as: UTF8.self).contains(dir + "/") else { continue }
+                try? VMProcess.kill(pid: pid, startTime: VMProcess.startTime(pid))
+            }
         }
     }
 

@@ -167,3 +167,35 @@ extension LogJSONTests {
         #expect(line == #"{"-a":"1","0":"2","@level":"info","@message":"m","@module":"x","@timestamp":"1970-01-01T00:00:00.000Z","@z":"3","b":"4"}"#)
     }
 }
+
+@Suite struct BuildScratchTests {
+    @Test(arguments: [("b1796003428-441093225", true), ("b1-2", true), ("b-1", false), ("b12", false), ("linux", false),
+                      ("b12-", false), ("bx-1", false), ("b1-2-3", false), ("c1-2", false)])
+    func onlyItsOwnNamesArePurgeCandidates(_ name: String, _ ours: Bool) {
+        #expect(BuildScratch.isScratchName(name) == ours)
+    }
+
+    @Test func purgeTakesOnlyDirectoriesOfBuildsThatAreGone() throws {
+        let builds = NSTemporaryDirectory() + "fbscratch-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: builds) }
+        let live = try BuildScratch.create(in: builds)
+        // A killed build: its directory and lock file stay, nobody holds the lock.
+        let dead = builds + "/b100-1"
+        try FileManager.default.createDirectory(atPath: dead + "/fbb-1", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dead + "/" + BuildScratch.lockName, contents: nil)
+        // Not ours (a kernel source clone), and lock-less ones: young (maybe starting) and old.
+        try FileManager.default.createDirectory(atPath: builds + "/linux", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: builds + "/b200-2", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: builds + "/b300-3", withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: builds + "/b300-3")
+
+        var cleaned: [String] = []
+        let removed = BuildScratch.purgeAbandoned(in: builds) { cleaned.append($0) }
+        #expect(removed == ["b100-1", "b300-3"])
+        #expect(cleaned == [dead, builds + "/b300-3"])
+        let left = Set(try FileManager.default.contentsOfDirectory(atPath: builds))
+        #expect(left == [(live.path as NSString).lastPathComponent, "linux", "b200-2"])
+        live.remove()
+        #expect(!FileManager.default.fileExists(atPath: live.path))
+    }
+}

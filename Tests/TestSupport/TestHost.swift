@@ -25,12 +25,18 @@ public enum TestHost {
     }
 
     /// The built `tc-redirect-tap`: next to the test bundle in the build folder.
-    public static var tapPluginDir: String? {
+    public static var tapPluginDir: String? { builtProduct("tc-redirect-tap").map { ($0 as NSString).deletingLastPathComponent } }
+
+    /// The built `firebuild` executable (`make test` builds every product before the tests).
+    public static var firebuildBinary: String? { builtProduct("firebuild") }
+
+    /// A product of this package's build, found next to the running test bundle.
+    public static func builtProduct(_ name: String) -> String? {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
         var dir = (exe as NSString).deletingLastPathComponent
         // The xctest bundle may be a directory inside the bin folder.
         for _ in 0..<4 {
-            if FileManager.default.isExecutableFile(atPath: dir + "/tc-redirect-tap") { return dir }
+            if FileManager.default.isExecutableFile(atPath: dir + "/" + name) { return dir + "/" + name }
             dir = (dir as NSString).deletingLastPathComponent
         }
         return nil
