@@ -46,6 +46,16 @@ struct EarlyBootTests {
         return (handle, driver.instance(handle), dir + "/console.log")
     }
 
+    /// The guest channel once the init said ready (nil, with the console recorded, when it never did).
+    func connectReady(_ handle: VMHandle, log: String) throws -> (GuestConnection, ReadyInfo)? {
+        let c = try GuestChannel.forHandle(handle).open(timeout: 30)
+        do { return (c, try c.waitReady(timeout: 120)) } catch {
+            c.close()
+            Issue.record("no ready frame: \(error)\nconsole:\n\(console(log))")
+            return nil
+        }
+    }
+
     func console(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "(no console)" }
 
     func waitFor(_ path: String, _ text: String, timeout: Double) -> Bool {
@@ -85,12 +95,8 @@ struct EarlyBootTests {
                                                args: "console=ttyS0 panic=-1 quiet root=UUID=\(uuid.uppercased()) rw firebuild.init=/run/firebuild-init",
                                                name: "inproc")
         defer { try? instance.kill() }
-        let c = try GuestChannel.forHandle(handle).open(timeout: 30)
+        guard let (c, ready) = try connectReady(handle, log: log) else { return }
         defer { c.close() }
-        let ready: ReadyInfo
-        do { ready = try c.waitReady(timeout: 120) } catch {
-            Issue.record("no ready frame: \(error)\nconsole:\n\(console(log))"); return
-        }
         let names = ready.phases.map(\.name)
         print("in-process early boot: \(BootPhase.summary(ready.phases))")
         #expect(Array(names.prefix(6)) == ["initrd", "modules", "rootfs", "init-placed", "switch-root", "switched"])
@@ -154,12 +160,8 @@ struct EarlyBootTests {
                                                args: "console=ttyS0 panic=-1 quiet root=/dev/vda rw firebuild.init=/run/firebuild-init",
                                                name: "shell")
         defer { try? instance.kill() }
-        let c = try GuestChannel.forHandle(handle).open(timeout: 30)
+        guard let (c, ready) = try connectReady(handle, log: log) else { return }
         defer { c.close() }
-        let ready: ReadyInfo
-        do { ready = try c.waitReady(timeout: 120) } catch {
-            Issue.record("no ready frame: \(error)\nconsole:\n\(console(log))"); return
-        }
         let names = ready.phases.map(\.name)
         #expect(names.contains("init-copied") && names.contains("main"), "\(names)")
         #expect(!names.contains("switched"))
