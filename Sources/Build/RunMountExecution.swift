@@ -25,7 +25,7 @@ extension StageRunner {
                 p.mounts.append(ExecMount(kind: .tmpfs, target: target, size: size.map { Int($0) }))
             case let .bind(target, staging, mountSource, ops, readOnly):
                 try conn.mkdir(MkdirRequest(path: staging, mode: 0o755))
-                for op in ops where try apply(op, conn: conn, content: content) { p.filesFromDisk += 1 }
+                p.filesFromDisk += try FileOpApplier(runner: self, conn: conn, content: content).apply(ops)
                 p.mounts.append(ExecMount(kind: .bind, target: target, source: mountSource, readOnly: readOnly))
             case let .cache(target, id, _, readOnly, mode, uid, gid, _):
                 guard let uuid = caches?.uuid(for: id) else {

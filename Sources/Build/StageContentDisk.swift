@@ -12,8 +12,10 @@ import VM
 /// Anything that cannot use the disk (a small file, a file the plan did not foresee, a source
 /// changed since it was packed, a failed fill) falls back to the channel: never a wrong byte.
 final class StageContentDisk: @unchecked Sendable {
-    /// Smaller files go over the channel: one frame each, and no 4 KiB of padding per file.
-    static let minimumFileSize = 64 << 10
+    /// Every file goes on the disk: large ones for the DMA copy, small ones so that a whole tree
+    /// travels as batches of metadata (FileBatch) instead of one round trip per file; the cost is
+    /// up to 4 KiB of padding per file in a scratch file that lives as long as the VM.
+    static let minimumFileSize = 0
     /// Free space left on the scratch filesystem after the disk is made, or no disk.
     static let reserveBytes: Int64 = 256 << 20
     private static let logger = makeLogger("build")

@@ -172,12 +172,7 @@ struct StageRunner {
                 e.location = "\(fileName):\(step.line)"
                 throw e
             }
-            var fromDisk = 0
-            for op in ops {
-                watchdog.touch()
-                if try apply(op, conn: conn, content: content) { fromDisk += 1 }
-            }
-            return fromDisk
+            return try FileOpApplier(runner: self, conn: conn, content: content, touch: { watchdog.touch() }).apply(ops)
         case let .mkdirs(paths, owner):
             for p in paths { try conn.mkdir(MkdirRequest(path: p, mode: 0o755, owner: owner)) }
         }

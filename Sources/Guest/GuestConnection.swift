@@ -238,6 +238,11 @@ public final class GuestConnection {
         _ = try request(.copyFromDisk, req.json, timeout: timeout, what: "writing \(req.target.path) from the content disk")
     }
 
+    /// Applies many COPY entries with one round trip (see FileBatch).
+    public func applyFileBatch(_ batch: FileBatch, timeout: Double?) throws {
+        _ = try request(.fileBatch, batch.json, timeout: timeout, what: "writing \(batch.entries.count) file(s)")
+    }
+
     public func mkdir(_ req: MkdirRequest, timeout: Double? = 30) throws {
         _ = try request(.mkdir, req.json, timeout: timeout, what: "mkdir \(req.path)")
     }

@@ -8,11 +8,12 @@ import CSyscalls
 import Guest
 
 extension Supervisor {
-    func copyFromDisk(_ frame: Frame) throws {
-        let req = try DiskCopyRequest(frame: frame)
+    func copyFromDisk(_ frame: Frame) throws { try copyFromDisk(try DiskCopyRequest(frame: frame), id: frame.id) }
+
+    func copyFromDisk(_ req: DiskCopyRequest, id: UInt32) throws {
         try checkAbsolute(req.target.path)
         let source = try contentDisk(req.disk)
-        let file = try createTemporary(req.target, id: frame.id, flags: fb_o_direct())
+        let file = try createTemporary(req.target, id: id, flags: fb_o_direct())
         do {
             try DirectCopy.copy(from: source, offset: req.offset, length: req.length, to: file.fd)
         } catch {

@@ -87,8 +87,9 @@ extension Supervisor {
         }
     }
 
-    func makeDirectory(_ frame: Frame) throws {
-        let req = try MkdirRequest(frame: frame)
+    func makeDirectory(_ frame: Frame) throws { try makeDirectory(try MkdirRequest(frame: frame)) }
+
+    func makeDirectory(_ req: MkdirRequest) throws {
         try checkAbsolute(req.path)
         let owner = try UserDatabase.resolveOwner(owner: req.owner, uid: req.uid, gid: req.gid, root: options.root)
         if req.parents {

@@ -180,6 +180,7 @@ final class Supervisor {
             case .fileData: writeFileData(frame)
             case .fileEnd: try closeFile(frame)
             case .copyFromDisk: try copyFromDisk(frame); send(Frame(.ok, id: frame.id))
+            case .fileBatch: try applyFileBatch(frame); send(Frame(.ok, id: frame.id))
             case .mkdir: try makeDirectory(frame); send(Frame(.ok, id: frame.id))
             case .chown: try changeOwner(frame); send(Frame(.ok, id: frame.id))
             case .stat: send(Frame(.statResult, id: frame.id, json: try statPath(frame).json))

@@ -5,9 +5,9 @@ import Testing
 
 @Suite struct StageContentDiskTests {
     @Test func layoutAlignsEveryFileSkipsSmallOnesAndPacksEachPathOnce() {
-        let min = StageContentDisk.minimumFileSize
+        let min = 64 << 10
         let plan = StageContentDisk.layout([("/a", min, "a"), ("/small", min - 1, "s"), ("/b", min + 1, "b"), ("/a", min, "a"),
-                                            ("/c", 2 * min + 5, "c")])
+                                            ("/c", 2 * min + 5, "c")], minimumSize: min)
         #expect(plan.order == ["/a", "/b", "/c"])
         #expect(plan.entries["/a"] == .init(offset: 4096, length: min, identity: "a"))
         #expect(plan.entries["/b"] == .init(offset: 4096 + min, length: min + 1, identity: "b"))
@@ -29,13 +29,12 @@ import Testing
         let disk = try #require(StageContentDisk.make(hostFiles: contents.keys.sorted() + ["\(dir)/missing"], directory: dir + "/scratch",
                                                       name: "vm1"))
         #expect(disk.vmDisk.readOnly && disk.vmDisk.format == .raw)
-        #expect(disk.location(of: "\(dir)/tiny") == nil)  // small: over the channel
         #expect(disk.location(of: "\(dir)/missing") == nil)
         _ = disk.location(of: "\(dir)/one")  // waits for the background fill
         let image = try Data(contentsOf: URL(fileURLWithPath: disk.path))
         #expect(ContentDiskFormat.token(inHeader: Array(image.prefix(4096))) == disk.token)
         #expect(image.count % 4096 == 0)
-        for name in ["one", "two", "three"] {
+        for name in ["one", "two", "three", "tiny"] {
             let at = try #require(disk.location(of: "\(dir)/\(name)"))
             #expect(image.subdata(in: at.offset..<(at.offset + at.length)) == contents["\(dir)/\(name)"])
             let padding = image.subdata(in: (at.offset + at.length)..<(at.offset + ContentDiskFormat.aligned(at.length)))
@@ -48,12 +47,12 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: disk.path))
     }
 
-    @Test func noDiskWhenNothingIsLargeEnough() throws {
+    @Test func noDiskWithoutFiles() throws {
         let dir = NSTemporaryDirectory() + "fbcdisk-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try Data(repeating: 7, count: 100).write(to: URL(fileURLWithPath: "\(dir)/small"))
-        #expect(StageContentDisk.make(hostFiles: ["\(dir)/small"], directory: dir, name: "vm") == nil)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["small"])
+        #expect(StageContentDisk.make(hostFiles: [], directory: dir, name: "vm") == nil)
+        #expect(StageContentDisk.make(hostFiles: ["\(dir)/missing", dir], directory: dir, name: "vm") == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
     }
 }

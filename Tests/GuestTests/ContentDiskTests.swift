@@ -18,6 +18,15 @@ import Testing
     @Test(arguments: [(0, 0), (1, 4096), (4095, 4096), (4096, 4096), (4097, 8192)])
     func alignsUp(_ n: Int, _ expected: Int) { #expect(ContentDiskFormat.aligned(n) == expected) }
 
+    @Test func batchRoundTripsAndRejectsUnknownOps() throws {
+        let b = FileBatch([.mkdir(MkdirRequest(path: "/d", mode: 0o750, owner: "app")),
+                           .copy(DiskCopyRequest(target: WriteFileRequest(path: "/d/f", mode: 0o600, uid: 5, gid: 6), disk: "t", offset: 4096, length: 3)),
+                           .symlink(SymlinkRequest(path: "/d/l", target: "f", owner: "app"))])
+        #expect(try FileBatch(json: try JSON.parse(b.json.encoded())) == b)
+        #expect(throws: GuestError.self) { try FileBatch(json: try JSON.parse(#"{"entries":[{"op":"rm","path":"/x"}]}"#)) }
+        #expect(throws: GuestError.self) { try FileBatch(json: try JSON.parse(#"{"entries":{}}"#)) }
+    }
+
     @Test func requestRoundTripsAndRejectsUnalignedOffsets() throws {
         let r = DiskCopyRequest(target: WriteFileRequest(path: "/a/b", mode: 0o640, owner: "app"), disk: "tok", offset: 8192, length: 5)
         #expect(try DiskCopyRequest(json: try JSON.parse(r.json.encoded())) == r)
@@ -74,6 +83,48 @@ struct ContentDiskCopyTests {
         }
         let left = try FileManager.default.contentsOfDirectory(atPath: "\(h.root)/data").filter { $0.hasPrefix(".fbw") || $0 == "x" || $0 == "y" }
         #expect(left.isEmpty)
+        try c.shutdown(timeout: 10)
+        #expect(h.waitExit() == 0)
+    }
+
+    @Test func aBatchAppliesDirectoriesFilesAndLinksInOrderAndNamesTheEntryThatFails() throws {
+        let dir = NSTemporaryDirectory() + "fbcd-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bytes = Array("hello batch".utf8)
+        let disk = ContentDiskFormat.header(token: "b") + bytes + [UInt8](repeating: 0, count: 4096 - bytes.count)
+        try Data(disk).write(to: URL(fileURLWithPath: dir + "/content.img"))
+        let h = try InitHarness(extraArgs: ["--content-disk", dir + "/content.img"])
+        defer { h.cleanup() }
+        let c = h.connection
+        _ = try c.waitReady(timeout: 10)
+        try c.sendMetadata(Metadata(mode: .build))
+        let r = h.root
+        func copy(_ path: String, mode: UInt32 = 0o644, owner: String? = nil) -> FileBatchEntry {
+            .copy(DiskCopyRequest(target: WriteFileRequest(path: path, mode: mode, owner: owner), disk: "b", offset: 4096, length: bytes.count))
+        }
+        try c.applyFileBatch(FileBatch([.mkdir(MkdirRequest(path: r + "/app", mode: 0o750, owner: "app")),
+                                        copy(r + "/app/a.txt", mode: 0o600, owner: "app"),
+                                        .symlink(SymlinkRequest(path: r + "/app/link", target: "a.txt", owner: "app")),
+                                        .symlink(SymlinkRequest(path: r + "/new/dir/link2", target: "/app/a.txt")),
+                                        copy(r + "/app/b.txt")]), timeout: 20)
+        #expect(FileManager.default.contents(atPath: r + "/app/a.txt") == Data(bytes))
+        #expect(FileManager.default.contents(atPath: r + "/app/b.txt") == Data(bytes))
+        let a = try c.stat(r + "/app/a.txt"), d = try c.stat(r + "/app")
+        #expect(a.mode == 0o600 && a.uid == 1234 && d.mode == 0o750 && d.uid == 1234)
+        let link = try c.stat(r + "/app/link")
+        #expect(link.kind == .symlink && link.linkTarget == "a.txt" && link.uid == 1234)
+        #expect(try c.stat(r + "/new/dir/link2").linkTarget == "/app/a.txt")
+        #expect(try c.stat(r + "/new/dir").mode == 0o755, "a missing parent of a link is created 0755")
+        // Entries run in order and stop at the first failure, which the error names.
+        do {
+            try c.applyFileBatch(FileBatch([copy(r + "/later/ok.txt"), copy(r + "/app/a.txt/below"), copy(r + "/never.txt")]), timeout: 20)
+            Issue.record("a batch with a failing entry must fail")
+        } catch let e as GuestError {
+            #expect(e.message.contains("entry 2 of 3") && e.message.contains("/app/a.txt/below"), "\(e)")
+        }
+        #expect(FileManager.default.fileExists(atPath: r + "/later/ok.txt"))
+        #expect(!FileManager.default.fileExists(atPath: r + "/never.txt"))
         try c.shutdown(timeout: 10)
         #expect(h.waitExit() == 0)
     }
