@@ -9,8 +9,8 @@ import VM
 /// over the host channel. The files are known before the VM boots; the disk is filled by a
 /// background thread while the VM boots, and the first COPY waits for it.
 ///
-/// Anything that cannot use the disk (a small file, a file the plan did not foresee, a source
-/// changed since it was packed, a failed fill) falls back to the channel: never a wrong byte.
+/// Anything that cannot use the disk (a file the plan did not foresee, a source changed since it
+/// was packed, a failed fill, no room for the disk) falls back to the channel: never a wrong byte.
 final class StageContentDisk: @unchecked Sendable {
     /// Every file goes on the disk: large ones for the DMA copy, small ones so that a whole tree
     /// travels as batches of metadata (FileBatch) instead of one round trip per file; the cost is
