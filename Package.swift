@@ -77,7 +77,7 @@ let package = Package(
         .target(name: "VM", dependencies: ["FirebuildCore", "Guest", "HTTP", "Store", "Networking", "Git", "CZlib"], swiftSettings: swiftSettings),
         .target(name: "Git", dependencies: ["FirebuildCore", "CGit2", "CGit2Shim"], swiftSettings: swiftSettings),
         .target(name: "Runtime", dependencies: ["FirebuildCore", "Store", "VM", "Networking"], swiftSettings: swiftSettings),
-        .target(name: "Build", dependencies: ["FirebuildCore", "Dockerfile", "OCI", "Store", "VM", "Guest", "Networking", "Git", "HTTP", "Runtime", "CSyscalls"],
+        .target(name: "Build", dependencies: ["FirebuildCore", "Dockerfile", "OCI", "Store", "VM", "Guest", "Networking", "Git", "HTTP", "CSyscalls"],
                 swiftSettings: swiftSettings),
         .target(name: "LuaRuntime", dependencies: ["FirebuildCore", "CLua", "CLuaShim"], swiftSettings: swiftSettings),
         .target(name: "Recipe", dependencies: ["FirebuildCore", "LuaRuntime", "Dockerfile", "OCI", "RootFS", "Store", "VM", "Networking", "Build", "Runtime", "Guest"],

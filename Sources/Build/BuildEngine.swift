@@ -2,7 +2,7 @@ import Dockerfile
 import FirebuildCore
 import Foundation
 import Logging
-import Runtime
+import VM
 
 /// Builds a Dockerfile into a tagged ext4 root filesystem, one microVM per stage with uncached
 /// steps, every step's disk state an immutable qcow2 layer of the cache.

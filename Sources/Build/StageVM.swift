@@ -1,7 +1,6 @@
 import FirebuildCore
 import Foundation
 import Guest
-import Runtime
 import Store
 import VM
 

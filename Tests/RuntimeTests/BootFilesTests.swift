@@ -1,8 +1,7 @@
 import FirebuildCore
 import Foundation
 import Testing
-import VM
-@testable import Runtime
+@testable import VM
 
 /// The initrd a VM boots with: the kernel's initrd (inflated when gzip'd) plus the init segment.
 @Suite struct BootFilesTests {

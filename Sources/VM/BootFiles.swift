@@ -1,6 +1,5 @@
 import FirebuildCore
 import Foundation
-import VM
 
 /// The guest init and the initrd a VM boots with. The stored image is never modified: the
 /// static `firebuild-init` travels in a second initramfs segment appended to the kernel's
