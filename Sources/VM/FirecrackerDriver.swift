@@ -88,6 +88,7 @@ public struct FirecrackerDriver: VirtualMachineManager {
         args = VMConfig.appendingArg(args, key: "reboot", value: "k")
         args = VMConfig.appendingArg(args, key: "panic", value: "1")
         args = VMConfig.appendingArg(args, key: "pci", value: "off")
+        args = VMConfig.appendingArg(args, key: VMConfig.skipCryptoSelfTests, value: nil)
         // The guest init opens vsock and listens, unless the caller chose another channel setup.
         if !args.split(separator: " ").contains(where: { $0.hasPrefix("firebuild.channel=") }) {
             for (k, v) in GuestChannel.kernelParameters(for: .firecracker) { args = VMConfig.appendingArg(args, key: k, value: v) }

@@ -47,6 +47,7 @@ public struct QEMUDriver: VirtualMachineManager {
     public func kernelCommandLine(_ config: VMConfig, accelerator: Accelerator) -> String {
         var args = VMConfig.appendingArg(config.kernelArgs, key: "console", value: "ttyS0")
         args = VMConfig.appendingArg(args, key: "panic", value: "-1")  // with -no-reboot a panic ends QEMU
+        args = VMConfig.appendingArg(args, key: VMConfig.skipCryptoSelfTests, value: nil)
         if accelerator == .tcg { args = VMConfig.appendingArg(args, key: "tsc_early_khz", value: String(tscKHz)) }
         return args
     }
