@@ -4,7 +4,8 @@ import Guest
 
 /// Sends a COPY's file operations to the guest: runs of directories, content-disk files and
 /// symlinks go in batches (one round trip per `batchLimit` entries); what a batch cannot carry
-/// (bytes that are not on the content disk) goes one request at a time, in order.
+/// (bytes that are not on the content disk) goes one request at a time (`StageRunner.apply`),
+/// in order.
 struct FileOpApplier {
     static let batchLimit = 512
     let runner: StageRunner
@@ -30,7 +31,7 @@ struct FileOpApplier {
                 if batch.count >= Self.batchLimit { try flush() }
             } else {
                 try flush()
-                if try runner.apply(op, conn: conn, content: content) { fromDisk += 1 }
+                try runner.apply(op, conn: conn)
             }
         }
         try flush()
@@ -38,13 +39,7 @@ struct FileOpApplier {
     }
 
     func entry(_ op: FileOp) -> FileBatchEntry? {
-        func owner(_ o: OwnerSpec?) -> (String?, Int?, Int?) {
-            switch o {
-            case .none: return (nil, nil, nil)
-            case .name(let n): return (n, nil, nil)
-            case let .ids(u, g): return (nil, u, g)
-            }
-        }
+        let owner = OwnerSpec.requestFields
         switch op {
         case let .directory(path, mode, o):
             let (n, u, g) = owner(o)

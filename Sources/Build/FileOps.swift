@@ -13,6 +13,15 @@ public enum OwnerSpec: Equatable, Sendable, CustomStringConvertible {
         case .ids(let u, let g): return "\(u):\(g)"
         }
     }
+
+    /// The owner fields of a guest request (name for the guest to resolve, or ids).
+    static func requestFields(_ o: OwnerSpec?) -> (name: String?, uid: Int?, gid: Int?) {
+        switch o {
+        case .none: return (nil, nil, nil)
+        case .name(let n): return (n, nil, nil)
+        case let .ids(u, g): return (nil, u, g)
+        }
+    }
 }
 
 public enum FileContent: Equatable, Sendable {

@@ -12,10 +12,6 @@ import VM
 /// Anything that cannot use the disk (a file the plan did not foresee, a source changed since it
 /// was packed, a failed fill, no room for the disk) falls back to the channel: never a wrong byte.
 final class StageContentDisk: @unchecked Sendable {
-    /// Every file goes on the disk: large ones for the DMA copy, small ones so that a whole tree
-    /// travels as batches of metadata (FileBatch) instead of one round trip per file; the cost is
-    /// up to 4 KiB of padding per file in a scratch file that lives as long as the VM.
-    static let minimumFileSize = 0
     /// Free space left on the scratch filesystem after the disk is made, or no disk.
     static let reserveBytes: Int64 = 256 << 20
     private static let logger = makeLogger("build")
@@ -38,13 +34,15 @@ final class StageContentDisk: @unchecked Sendable {
 
     var vmDisk: VMDisk { VMDisk(path: path, readOnly: true, format: .raw) }
 
-    /// Lays out every distinct regular file of at least `minimumSize` bytes, in order. Pure.
-    static func layout(_ files: [(path: String, size: Int, identity: String)], minimumSize: Int = minimumFileSize)
-        -> (entries: [String: Entry], order: [String], size: Int) {
+    /// Lays out every distinct regular file, in order. Every file goes on the disk: large ones for
+    /// the DMA copy, small ones so that a whole tree travels as batches of metadata (FileBatch)
+    /// instead of one round trip per file; the cost is up to 4 KiB of padding per file, in a
+    /// scratch file that lives as long as the VM. Pure.
+    static func layout(_ files: [(path: String, size: Int, identity: String)]) -> (entries: [String: Entry], order: [String], size: Int) {
         var entries: [String: Entry] = [:]
         var order: [String] = []
         var offset = ContentDiskFormat.alignment  // block 0 is the header
-        for f in files where f.size >= minimumSize && entries[f.path] == nil {
+        for f in files where entries[f.path] == nil {
             entries[f.path] = Entry(offset: offset, length: f.size, identity: f.identity)
             order.append(f.path)
             offset += ContentDiskFormat.aligned(f.size)

@@ -179,16 +179,10 @@ struct StageRunner {
         return 0
     }
 
-    /// Applies one file operation; true when its bytes came from the content disk.
-    @discardableResult
-    func apply(_ op: FileOp, conn: GuestConnection, content: StageContentDisk? = nil) throws -> Bool {
-        func owner(_ o: OwnerSpec?) -> (String?, Int?, Int?) {
-            switch o {
-            case .none: return (nil, nil, nil)
-            case .name(let n): return (n, nil, nil)
-            case let .ids(u, g): return (nil, u, g)
-            }
-        }
+    /// Applies one file operation with its own request(s): what a FileBatch cannot carry (bytes
+    /// that are not on the content disk), and every operation when there is no content disk.
+    func apply(_ op: FileOp, conn: GuestConnection) throws {
+        let owner = OwnerSpec.requestFields
         switch op {
         case let .directory(path, mode, o):
             let (n, u, g) = owner(o)
@@ -197,13 +191,7 @@ struct StageRunner {
             let (n, u, g) = owner(o)
             let req = WriteFileRequest(path: path, mode: mode, owner: n, uid: u, gid: g)
             switch data {
-            case .host(let local):
-                if let disk = content, let at = disk.location(of: local) {
-                    try conn.copyFromDisk(DiskCopyRequest(target: req, disk: disk.token, offset: at.offset, length: at.length), timeout: 600)
-                    return true
-                } else {
-                    try conn.writeFile(req, fromLocalPath: local, timeout: 600)
-                }
+            case .host(let local): try conn.writeFile(req, fromLocalPath: local, timeout: 600)
             case .bytes(let b): try conn.writeFile(req, data: b, timeout: 600)
             }
         case let .symlink(path, target, o):
@@ -217,7 +205,6 @@ struct StageRunner {
             let (n, u, g) = owner(o)
             if n != nil || u != nil { try conn.chown(ChownRequest(path: path, owner: n, uid: u, gid: g)) }
         }
-        return false
     }
 }
 

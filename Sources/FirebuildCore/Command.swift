@@ -91,9 +91,10 @@ public struct Command: Sendable {
         if let timeout {
             let deadline = Date().addingTimeInterval(timeout)
             var done: Int32? = nil
+            var backoff = Backoff()
             while done == nil && Date() < deadline {
                 done = child.poll()
-                if done == nil { usleep(2_000) }
+                if done == nil { backoff.sleep() }
             }
             if let done { status = done } else {
                 timedOut = true

@@ -36,7 +36,8 @@ public enum ContentDiskFormat {
 }
 
 /// Writes `target` (a WriteFileRequest: path, mode, owner, parents) with `length` bytes read at
-/// `offset` of the content disk whose header carries `disk`. Atomic like writeFile.
+/// `offset` of the content disk whose header carries `disk`. Atomic like writeFile. Travels as an
+/// entry of a FileBatch.
 public struct DiskCopyRequest: Equatable, Sendable, GuestMessage {
     public var target: WriteFileRequest
     public var disk: String
@@ -53,7 +54,7 @@ public struct DiskCopyRequest: Equatable, Sendable, GuestMessage {
         offset = try Field.optInt(j, "offset") ?? -1
         length = try Field.optInt(j, "length") ?? -1
         guard offset >= 0, offset % ContentDiskFormat.alignment == 0, length >= 0 else {
-            throw GuestError(.invalidArgument, "copyFromDisk needs a 4 KiB aligned offset and a length (got \(offset), \(length))")
+            throw GuestError(.invalidArgument, "a content-disk copy needs a 4 KiB aligned offset and a length (got \(offset), \(length))")
         }
     }
 

@@ -29,8 +29,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case stat = 10         // JSON StatRequest; answered by `statResult`
     case shutdown = 11     // JSON ShutdownRequest; the guest stops the workload and powers off
     case ack = 12          // empty; the host saw the workload's `exit` (the guest may power off now)
-    case copyFromDisk = 13 // JSON DiskCopyRequest: a file's bytes from a content disk; answered by `ok`
-    case fileBatch = 14    // JSON FileBatch: mkdir/copy/symlink entries applied in order; answered by `ok`
+    case fileBatch = 13    // JSON FileBatch: mkdir/copy (bytes from a content disk)/symlink entries in order; answered by `ok`
     // guest -> host
     case ready = 64        // JSON ReadyInfo; first frame after the channel opens (id 0)
     case stdout = 65       // raw output bytes of the workload (id 0) or of an exec (its id)

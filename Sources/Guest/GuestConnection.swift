@@ -233,11 +233,6 @@ public final class GuestConnection {
         }
     }
 
-    /// Writes a file whose bytes are on a content disk attached to the VM (see DiskCopyRequest).
-    public func copyFromDisk(_ req: DiskCopyRequest, timeout: Double?) throws {
-        _ = try request(.copyFromDisk, req.json, timeout: timeout, what: "writing \(req.target.path) from the content disk")
-    }
-
     /// Applies many COPY entries with one round trip (see FileBatch).
     public func applyFileBatch(_ batch: FileBatch, timeout: Double?) throws {
         _ = try request(.fileBatch, batch.json, timeout: timeout, what: "writing \(batch.entries.count) file(s)")

@@ -8,8 +8,6 @@ import CSyscalls
 import Guest
 
 extension Supervisor {
-    func copyFromDisk(_ frame: Frame) throws { try copyFromDisk(try DiskCopyRequest(frame: frame), id: frame.id) }
-
     func copyFromDisk(_ req: DiskCopyRequest, id: UInt32) throws {
         try checkAbsolute(req.target.path)
         let source = try contentDisk(req.disk)

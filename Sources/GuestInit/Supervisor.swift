@@ -179,7 +179,6 @@ final class Supervisor {
             case .writeFile: try openFile(frame)
             case .fileData: writeFileData(frame)
             case .fileEnd: try closeFile(frame)
-            case .copyFromDisk: try copyFromDisk(frame); send(Frame(.ok, id: frame.id))
             case .fileBatch: try applyFileBatch(frame); send(Frame(.ok, id: frame.id))
             case .mkdir: try makeDirectory(frame); send(Frame(.ok, id: frame.id))
             case .chown: try changeOwner(frame); send(Frame(.ok, id: frame.id))

@@ -176,7 +176,7 @@ extension RunEngine {
         BuildScratch.purgeAbandoned(in: settings.runCache + "/builds") { dir in
             guard let vms = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
             for vm in vms {
-                guard let text = try? String(contentsOfFile: "\(dir)/\(vm)/qemu.pid", encoding: .utf8),
+                guard let text = try? String(contentsOfFile: QEMUDriver.RunFiles(runDirectory: "\(dir)/\(vm)").pidFile, encoding: .utf8),
                       let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1,
                       let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
                       String(decoding: cmdline, as: UTF8.self).contains(dir + "/") else { continue }

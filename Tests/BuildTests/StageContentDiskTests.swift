@@ -4,16 +4,14 @@ import Testing
 @testable import Build
 
 @Suite struct StageContentDiskTests {
-    @Test func layoutAlignsEveryFileSkipsSmallOnesAndPacksEachPathOnce() {
-        let min = 64 << 10
-        let plan = StageContentDisk.layout([("/a", min, "a"), ("/small", min - 1, "s"), ("/b", min + 1, "b"), ("/a", min, "a"),
-                                            ("/c", 2 * min + 5, "c")], minimumSize: min)
-        #expect(plan.order == ["/a", "/b", "/c"])
-        #expect(plan.entries["/a"] == .init(offset: 4096, length: min, identity: "a"))
-        #expect(plan.entries["/b"] == .init(offset: 4096 + min, length: min + 1, identity: "b"))
-        #expect(plan.entries["/c"]?.offset == 4096 + min + ContentDiskFormat.aligned(min + 1))
-        #expect(plan.size == 4096 + min + ContentDiskFormat.aligned(min + 1) + ContentDiskFormat.aligned(2 * min + 5))
-        #expect(plan.entries.values.allSatisfy { $0.offset % ContentDiskFormat.alignment == 0 } && plan.size % 4096 == 0)
+    @Test func layoutAlignsEveryFileAndPacksEachPathOnce() {
+        let plan = StageContentDisk.layout([("/a", 4096, "a"), ("/empty", 0, "e"), ("/b", 4097, "b"), ("/a", 4096, "a"), ("/c", 1, "c")])
+        #expect(plan.order == ["/a", "/empty", "/b", "/c"])
+        #expect(plan.entries["/a"] == .init(offset: 4096, length: 4096, identity: "a"))
+        #expect(plan.entries["/empty"] == .init(offset: 8192, length: 0, identity: "e"))
+        #expect(plan.entries["/b"] == .init(offset: 8192, length: 4097, identity: "b"))
+        #expect(plan.entries["/c"] == .init(offset: 16384, length: 1, identity: "c"))
+        #expect(plan.size == 20480)
     }
 
     @Test func packsTheFilesBehindAHeaderAndFallsBackWhenASourceChanged() throws {

@@ -39,6 +39,11 @@ import Testing
 /// The init copies files out of a content disk (a plain file here, given with --content-disk).
 @Suite(.serialized, .enabled(if: InitHarness.binary != nil, "firebuild-init is not built (swift build --product firebuild-init)"))
 struct ContentDiskCopyTests {
+    /// One content-disk copy, as a batch of one entry.
+    func copy(_ c: GuestConnection, _ target: WriteFileRequest, disk: String, offset: Int, length: Int) throws {
+        try c.applyFileBatch(FileBatch([.copy(DiskCopyRequest(target: target, disk: disk, offset: offset, length: length))]), timeout: 20)
+    }
+
     /// Sizes around the block size and around the init's 4 MiB transfer buffer.
     static let sizes = [0, 1, 4095, 4096, 4097, (4 << 20) - 1, (4 << 20) + 4096 + 3]
 
@@ -63,23 +68,20 @@ struct ContentDiskCopyTests {
         try c.sendMetadata(Metadata(mode: .build))
         for (i, f) in files.enumerated() {
             let target = "\(h.root)/data/f\(i)"
-            try c.copyFromDisk(DiskCopyRequest(target: WriteFileRequest(path: target, mode: 0o640, owner: "app"), disk: "t0ken",
-                                               offset: f.offset, length: f.bytes.count), timeout: 20)
+            try copy(c, WriteFileRequest(path: target, mode: 0o640, owner: "app"), disk: "t0ken", offset: f.offset, length: f.bytes.count)
             #expect(FileManager.default.contents(atPath: target) == Data(f.bytes), "file \(i) of \(f.bytes.count) bytes")
             let st = try c.stat(target)
             #expect(st.uid == 1234 && st.gid == 1234 && st.mode == 0o640)
         }
         // Overwriting keeps nothing of the old, longer file.
-        try c.copyFromDisk(DiskCopyRequest(target: WriteFileRequest(path: "\(h.root)/data/f6"), disk: "t0ken",
-                                           offset: files[1].offset, length: 1), timeout: 20)
+        try copy(c, WriteFileRequest(path: "\(h.root)/data/f6"), disk: "t0ken", offset: files[1].offset, length: 1)
         #expect(FileManager.default.contents(atPath: "\(h.root)/data/f6") == Data(files[1].bytes))
         // An unknown disk and bytes past the disk's end are errors, and leave no temporary file.
         #expect(throws: GuestError.self) {
-            try c.copyFromDisk(DiskCopyRequest(target: WriteFileRequest(path: "\(h.root)/data/x"), disk: "other", offset: 4096, length: 1), timeout: 20)
+            try copy(c, WriteFileRequest(path: "\(h.root)/data/x"), disk: "other", offset: 4096, length: 1)
         }
         #expect(throws: GuestError.self) {
-            try c.copyFromDisk(DiskCopyRequest(target: WriteFileRequest(path: "\(h.root)/data/y"), disk: "t0ken",
-                                               offset: files.last!.offset, length: 64 << 20), timeout: 20)
+            try copy(c, WriteFileRequest(path: "\(h.root)/data/y"), disk: "t0ken", offset: files.last!.offset, length: 64 << 20)
         }
         let left = try FileManager.default.contentsOfDirectory(atPath: "\(h.root)/data").filter { $0.hasPrefix(".fbw") || $0 == "x" || $0 == "y" }
         #expect(left.isEmpty)

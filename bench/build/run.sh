@@ -24,17 +24,10 @@ N=${N:-5}
 N_CORPUS=${N_CORPUS:-3}
 SIZE_MB=${SIZE_MB:-300}
 CONFIG=${CONFIG:-release}
-for tool in qemu-system-x86_64 qemu-img busybox umoci buildah ip python3 debugfs stdbuf bc; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (make deps installs it)" >&2; exit 1; }
-done
-KERNEL=${KERNEL:-$(ls -1 /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -1)}
-[ -n "$KERNEL" ] || { echo "no Debian cloud kernel: apt-get install linux-image-cloud-amd64" >&2; exit 1; }
-if [ -z "${FIREBUILD_BIN:-}" ]; then
-  swift build -c "$CONFIG" --product firebuild >/dev/null
-  FIREBUILD_BIN="$(swift build -c "$CONFIG" --show-bin-path)/firebuild"
-fi
-[ -x .build-static/firebuild-init-static ] || make init >/dev/null
-export FIREBUILD_INIT=${FIREBUILD_INIT:-$PWD/.build-static/firebuild-init-static}
+. bench/lib.sh
+bench_require qemu-system-x86_64 qemu-img busybox umoci buildah ip python3 debugfs stdbuf bc
+bench_vm_inputs
+bench_firebuild
 
 # Short path: QEMU's sockets live under it (sun_path is 108 bytes). Lower case: buildah names an
 # image pulled from oci:DIR after DIR, and image names must be lower case.
@@ -114,16 +107,22 @@ for i in $(seq "$N"); do
 done
 
 # --- (d): context transfer --------------------------------------------------------------------
+# copy_seconds DIR TAG: builds DIR (COPY, then RUN) without the cache; prints the seconds from the
+# COPY step's line to the RUN step's line.
+copy_seconds() {
+  fb_build "$WORK/copy.log" --dockerfile "$1/Dockerfile" --context "$1" --tag "$2" --no-cache
+  local s e
+  s=$(grep -m1 'step 1/2\] COPY' "$WORK/copy.log" | cut -d' ' -f1)
+  e=$(grep -m1 'step 2/2\] RUN' "$WORK/copy.log" | cut -d' ' -f1)
+  echo "$e - $s" | bc
+}
 X=$WORK/ctx-big
 mkdir -p "$X"
 head -c "$((SIZE_MB << 20))" /dev/urandom > "$X/big.bin"
 printf 'FROM busybox:1\nCOPY big.bin /big.bin\nRUN test -s /big.bin\n' > "$X/Dockerfile"
 declare -a T_COPY
 for i in $(seq "$N"); do
-  fb_build "$WORK/copy.log" --dockerfile "$X/Dockerfile" --context "$X" --tag bench/big:1 --no-cache
-  s=$(grep -m1 'step 1/2\] COPY' "$WORK/copy.log" | cut -d' ' -f1)
-  e=$(grep -m1 'step 2/2\] RUN' "$WORK/copy.log" | cut -d' ' -f1)
-  T_COPY+=("$(echo "$e - $s" | bc)")
+  T_COPY+=("$(copy_seconds "$X" bench/big:1)")
   echo "run $i: COPY of $SIZE_MB MB in ${T_COPY[-1]} s" >&2
 done
 rm -f "$X/big.bin"
@@ -140,10 +139,7 @@ for i in range(int(sys.argv[2])):
 printf 'FROM busybox:1\nCOPY src /app/\nRUN test -d /app\n' > "$S/Dockerfile"
 declare -a T_SMALL
 for i in $(seq "$N"); do
-  fb_build "$WORK/small.log" --dockerfile "$S/Dockerfile" --context "$S" --tag bench/small:1 --no-cache
-  s=$(grep -m1 'step 1/2\] COPY' "$WORK/small.log" | cut -d' ' -f1)
-  e=$(grep -m1 'step 2/2\] RUN' "$WORK/small.log" | cut -d' ' -f1)
-  T_SMALL+=("$(echo "$e - $s" | bc)")
+  T_SMALL+=("$(copy_seconds "$S" bench/small:1)")
   echo "run $i: COPY of $SMALL_FILES small files in ${T_SMALL[-1]} s" >&2
 done
 

@@ -24,13 +24,9 @@ cd "$(dirname "$0")/../.."
 N=${N:-5}
 CONFIG=${CONFIG:-release}
 CACHE=${BENCH_CACHE:-$HOME/.cache/firebuild-bench}
-for tool in mmdebstrap umoci skopeo docker-registry mkfs.ext4 curl python3; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (make deps installs it)" >&2; exit 1; }
-done
-if [ -z "${FIREBUILD_BIN:-}" ]; then
-  swift build -c "$CONFIG" --product firebuild >/dev/null
-  FIREBUILD_BIN="$(swift build -c "$CONFIG" --show-bin-path)/firebuild"
-fi
+. bench/lib.sh
+bench_require mmdebstrap umoci skopeo docker-registry mkfs.ext4 curl python3
+bench_firebuild
 
 # --- fixture: the minbase tarball and its OCI layout, cached across runs ---------------------
 mkdir -p "$CACHE"

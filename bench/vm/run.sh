@@ -20,17 +20,10 @@ N=${N:-5}
 PARALLEL=${PARALLEL:-8}
 CONFIG=${CONFIG:-release}
 MARKER=FBX-BENCH-READY
-for tool in qemu-system-x86_64 qemu-img busybox umoci python3; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (make deps installs it)" >&2; exit 1; }
-done
-KERNEL=${KERNEL:-$(ls -1 /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -1)}
-[ -n "$KERNEL" ] || { echo "no Debian cloud kernel: apt-get install linux-image-cloud-amd64" >&2; exit 1; }
-if [ -z "${FIREBUILD_BIN:-}" ]; then
-  swift build -c "$CONFIG" --product firebuild >/dev/null
-  FIREBUILD_BIN="$(swift build -c "$CONFIG" --show-bin-path)/firebuild"
-fi
-[ -x .build-static/firebuild-init-static ] || make init >/dev/null
-export FIREBUILD_INIT=${FIREBUILD_INIT:-$PWD/.build-static/firebuild-init-static}
+. bench/lib.sh
+bench_require qemu-system-x86_64 qemu-img busybox umoci python3
+bench_vm_inputs
+bench_firebuild
 
 # Short path: QEMU's sockets live under it (sun_path is 108 bytes).
 WORK=$(mktemp -d /tmp/fbvm.XXXXXX)
