@@ -57,4 +57,6 @@ public struct BuildResult: Sendable {
     public var duration: TimeInterval
     /// Files COPY/ADD wrote from the build VMs' content disks (the rest went over the channel).
     public var filesFromContentDisk = 0
+    /// Of `vmBoots`, the VMs started from a boot template instead of booting the kernel.
+    public var vmRestores = 0
 }

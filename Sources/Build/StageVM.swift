@@ -36,6 +36,8 @@ final class StageVM {
     let instance: VMInstance
     let connection: GuestConnection
     let runDir: String
+    /// True when the VM started from a boot template instead of booting.
+    let restored: Bool
     /// The overlay currently written by the guest (QMP moves it forward at each snapshot).
     private(set) var activeLayer: String
 
@@ -45,7 +47,8 @@ final class StageVM {
     init(machine: BuildMachine, overlay: String, runDir: String, id: String, env: [String], network: BuildVMNetwork? = nil,
          extraDisks: [VMDisk] = [], runCache: String = FirebuildPaths().runCache) throws {
         let kernel = try machine.kernel()
-        driver = QEMUDriver(probeCachePath: runCache + "/accel-probe.json")
+        let driver = QEMUDriver(probeCachePath: runCache + "/accel-probe.json")
+        self.driver = driver
         self.runDir = runDir
         activeLayer = overlay
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
@@ -57,24 +60,26 @@ final class StageVM {
         }
         let initrd = try BootFiles.initrd(kernelInitrd: kernelInitrd, guestInit: try BootFiles.guestInit(configured: nil),
                                           cacheDir: runCache + "/initrds")
-        var args = "quiet root=/dev/vda rw firebuild.init=/run/\(BootFiles.initName)"
+        // firebuild.pause: early boot waits for the host before it probes the disks, so the VM
+        // can be saved there as a boot template, or be one restored from it (BootTemplates).
+        var args = "quiet root=/dev/vda rw firebuild.init=/run/\(BootFiles.initName) \(BootPause.flag)"
         for (k, v) in GuestChannel.kernelParameters(for: .qemu) { args += " \(k)=\(v)" }
         let config = VMConfig(id: id, kernelPath: kernel.bzImagePath ?? kernel.vmlinuxPath, initrdPath: initrd,
                               kernelArgs: args, rootDisk: VMDisk(path: overlay, format: .qcow2), extraDisks: extraDisks,
                               memMiB: machine.memMiB, vcpus: machine.vcpus, network: network?.vmNetwork, runDirectory: runDir,
                               netnsPath: network?.netnsPath)
-        handle = try driver.start(config)
-        network?.vmmStarted(handle)
+        let templates = BootTemplates(directory: runCache + "/" + BootTemplates.directoryName)
+        let launched = try FirebuildTracing.span("vm.guest.ready", attributes: [FirebuildSpanKey.vmID: id]) { span in
+            try FirebuildProgress.waiting("booting build VM \(id)") {
+                let l = try StageVM.launch(config, driver: driver, plan: templates.plan(for: config, driver: driver),
+                                           templates: templates, network: network, bootTimeout: machine.bootTimeout)
+                span.attributes["firebuild.vm.restored"] = l.restored
+                return l
+            }
+        }
+        (handle, connection, restored) = (launched.handle, launched.connection, launched.restored)
         instance = driver.instance(handle)
         do {
-            let started = handle  // the closure must not capture self before init completes
-            connection = try FirebuildTracing.span("vm.guest.ready", attributes: [FirebuildSpanKey.vmID: id]) { _ in
-                try FirebuildProgress.waiting("booting build VM \(id)") {
-                    let c = try GuestChannel.forHandle(started).open(timeout: 30)
-                    _ = try c.waitReady(timeout: machine.bootTimeout)
-                    return c
-                }
-            }
             try connection.sendMetadata(Metadata(mode: .build, image: ImageRuntimeConfig(env: env), hostname: "firebuild-build",
                                                  network: network?.guestNetwork ?? NetworkConfig(mode: .none),
                                                  heartbeatInterval: 2))
@@ -83,6 +88,103 @@ final class StageVM {
             try? instance.kill()
             throw FirebuildError(.guest, "the build VM did not come up: \(error)\nconsole:\n\(console)")
         }
+    }
+
+    private struct Launched {
+        var handle: VMHandle
+        var connection: GuestConnection
+        var restored: Bool
+    }
+
+    /// Restores the VM from its boot template when there is one, else boots it (saving it at the
+    /// pause when the plan says so). A template that fails is discarded and the VM booted.
+    private static func launch(_ config: VMConfig, driver: QEMUDriver, plan: BootTemplates.Plan, templates: BootTemplates,
+                               network: BuildVMNetwork?, bootTimeout: TimeInterval) throws -> Launched {
+        let logger = makeLogger("build")
+        switch plan {
+        case let .restore(state):
+            var restoring = config
+            restoring.incomingState = state
+            do {
+                return try restore(restoring, driver: driver, bootTimeout: bootTimeout)
+            } catch {
+                logger.warning("the build VM could not start from its boot template; booting it instead",
+                               metadata: ["template": .string(state), "error": "\(error)"])
+                templates.discard(state)
+                return try boot(config, driver: driver, saveTo: nil, network: network, bootTimeout: bootTimeout)
+            }
+        case let .save(state, lock):
+            defer { lock.unlock() }
+            return try boot(config, driver: driver, saveTo: state, network: network, bootTimeout: bootTimeout)
+        case .boot:
+            return try boot(config, driver: driver, saveTo: nil, network: network, bootTimeout: bootTimeout)
+        }
+    }
+
+    private static func boot(_ config: VMConfig, driver: QEMUDriver, saveTo template: String?, network: BuildVMNetwork?,
+                             bootTimeout: TimeInterval) throws -> Launched {
+        let logger = makeLogger("build")
+        let handle = try driver.start(config)
+        network?.vmmStarted(handle)
+        return try guarded(handle, driver: driver) {
+            let c = try GuestChannel.forHandle(handle).open(timeout: 30)
+            if try c.waitBootPaused(timeout: bootTimeout) != nil {
+                if let template {
+                    let started = Date()
+                    do {
+                        try QEMUMachineState.save(qmpSocket: handle.controlSocket, to: template)
+                        logger.info("saved a boot template for build VMs", metadata: [
+                            "path": .string(template), "seconds": "\(Date().timeIntervalSince(started))"])
+                    } catch {
+                        logger.warning("could not save a boot template (the next build VM boots too)", metadata: ["error": "\(error)"])
+                    }
+                }
+                try c.resume(resumeInfo(restored: false))
+            }
+            try waitReady(c, id: config.id, timeout: bootTimeout)
+            return Launched(handle: handle, connection: c, restored: false)
+        }
+    }
+
+    private static func restore(_ config: VMConfig, driver: QEMUDriver, bootTimeout: TimeInterval) throws -> Launched {
+        let handle = try driver.start(config)
+        return try guarded(handle, driver: driver) {
+            try QEMUMachineState.awaitRestored(handle)
+            // Connected before the guest runs: it is waiting for `resume` on this channel.
+            let c = try GuestChannel.forHandle(handle).open(timeout: 30)
+            try QEMUMachineState.resume(handle)
+            try c.resume(resumeInfo(restored: true))
+            try waitReady(c, id: config.id, timeout: min(bootTimeout, 60))
+            return Launched(handle: handle, connection: c, restored: true)
+        }
+    }
+
+    /// Kills the VMM (and waits for it) when `body` fails, with the console's tail in the error.
+    private static func guarded(_ handle: VMHandle, driver: QEMUDriver, _ body: () throws -> Launched) throws -> Launched {
+        do {
+            return try body()
+        } catch {
+            let console = StageVM.tail(handle.consoleLogPath)
+            let instance = driver.instance(handle)
+            try? instance.kill()
+            _ = instance.wait(timeout: 10)
+            throw FirebuildError(.guest, "the build VM did not come up: \(error)\nconsole:\n\(console)")
+        }
+    }
+
+    /// The host's clock and 64 random bytes: a restored guest would otherwise go on with the
+    /// template's clock and random state.
+    private static func resumeInfo(restored: Bool) -> ResumeInfo {
+        var rng = SystemRandomNumberGenerator()
+        return ResumeInfo(time: Date().timeIntervalSince1970, entropy: (0..<64).map { _ in UInt8.random(in: 0...255, using: &rng) },
+                          restored: restored)
+    }
+
+    private static func waitReady(_ c: GuestConnection, id: String, timeout: TimeInterval) throws {
+        let ready = try c.waitReady(timeout: timeout)
+        // The guest's own uptime at ready separates kernel+init time from host overhead.
+        makeLogger("build").debug("build VM ready", metadata: ["vm": .string(id), "guest-uptime": "\(ready.uptime)",
+                                                                "phases": .string(BootPhase.summary(ready.phases))])
     }
 
     /// Flushes the guest's page cache, then makes the current overlay an immutable layer and

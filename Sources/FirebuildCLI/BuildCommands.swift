@@ -150,7 +150,9 @@ struct CacheCommand: ParsableCommand {
                 print("\(e.key.prefix(12))  \((e.parent ?? "base").prefix(12).padding(toLength: 12, withPad: " ", startingAt: 0))  \(String(format: "%7.1fM", Double(e.bytes) / 1_048_576))  \(f.string(from: e.lastUsed))  \(e.description)")
             }
             let mounts = CacheMountStore(root: paths.runCache + "/build-cache-mounts").list()
-            print("\(entries.count) steps, \(bases.count) bases")
+            let templates = BootTemplates(runCache: paths.runCache).list()
+            print("\(entries.count) steps, \(bases.count) bases, \(templates.count) boot templates ("
+                  + String(format: "%.1f MiB", Double(templates.reduce(0) { $0 + $1.bytes }) / 1_048_576) + ")")
             if !mounts.isEmpty {
                 print("\nCACHE MOUNT (RUN --mount=type=cache)     SIZE      LAST USED")
                 for m in mounts {
@@ -161,7 +163,7 @@ struct CacheCommand: ParsableCommand {
     }
 
     struct Prune: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove cached steps and RUN --mount=type=cache directories (all, or unused for --older-than hours).", discussion: "Cache mounts a running build holds are kept.\n\nEXAMPLES:\n  firebuild cache prune\n  firebuild cache prune --older-than 48\n  firebuild cache prune --keep-mounts")
+        static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove cached steps, RUN --mount=type=cache directories and boot templates (all, or unused for --older-than hours).", discussion: "Cache mounts a running build holds are kept. A pruned boot template is saved again by the next build VM of its shape.\n\nEXAMPLES:\n  firebuild cache prune\n  firebuild cache prune --older-than 48\n  firebuild cache prune --keep-mounts")
         @OptionGroup var global: GlobalOptions
         @Option(name: .customLong("older-than"), help: "Only steps (and cache mounts) unused for this many hours.")
         var olderThan: Double?
@@ -175,6 +177,7 @@ struct CacheCommand: ParsableCommand {
             let cutoff = olderThan.map { Date().addingTimeInterval(-$0 * 3600) }
             var freed = try BuildCache(root: paths.buildCache).prune(olderThan: cutoff)
             if !keepMounts { freed += try CacheMountStore(root: paths.runCache + "/build-cache-mounts").prune(olderThan: cutoff) }
+            freed += BootTemplates(runCache: paths.runCache).prune(olderThan: cutoff)
             print(String(format: "freed %.1f MiB", Double(freed) / 1_048_576))
         }
     }

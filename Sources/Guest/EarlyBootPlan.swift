@@ -49,6 +49,8 @@ public struct EarlyBootConfig: Equatable, Sendable {
     public var initPath: String?
     /// `firebuild.init=` (wins over `init=`)
     public var firebuildInit: String?
+    /// `firebuild.pause`: wait for the host's `resume` before the disks are probed (BootPause).
+    public var pause = false
 
     public init() {}
 
@@ -65,6 +67,8 @@ public struct EarlyBootConfig: Equatable, Sendable {
             else if w == "rw" { c.readOnly = false }
             else if let v = value(w, "init=") { c.initPath = v.isEmpty ? nil : v }
             else if let v = value(w, "firebuild.init=") { c.firebuildInit = v.isEmpty ? nil : v }
+            else if w == BootPause.flag { c.pause = true }
+            else if let v = value(w, BootPause.flag + "=") { c.pause = !(v == "0" || v == "off" || v == "no") }
         }
         return c
     }

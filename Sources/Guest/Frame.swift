@@ -30,6 +30,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case shutdown = 11     // JSON ShutdownRequest; the guest stops the workload and powers off
     case ack = 12          // empty; the host saw the workload's `exit` (the guest may power off now)
     case fileBatch = 13    // JSON FileBatch: mkdir/copy (bytes from a content disk)/symlink entries in order; answered by `ok`
+    case resume = 14       // JSON ResumeInfo: answers `bootPaused` (early boot goes on with the host's clock and entropy)
     // guest -> host
     case ready = 64        // JSON ReadyInfo; first frame after the channel opens (id 0)
     case stdout = 65       // raw output bytes of the workload (id 0) or of an exec (its id)
@@ -40,6 +41,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case statResult = 70   // JSON StatResult
     case ok = 71           // empty; the request with this id succeeded
     case log = 72          // JSON {"message"}: a diagnostic line from the init
+    case bootPaused = 73   // JSON BootPausedInfo: early boot waits for `resume` (firebuild.pause; boot templates)
 
     public var isRaw: Bool { self == .stdin || self == .fileData || self == .stdout || self == .stderr }
 }

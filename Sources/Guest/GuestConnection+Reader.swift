@@ -52,6 +52,8 @@ extension GuestConnection {
                 if let h = logHandler, let msg = fatalError { deliver = { h("error: " + msg) } }
             case .log:
                 if let h = logHandler, let m = try? TextMessage(frame: frame) { deliver = { h(m.message) } }
+            case .bootPaused:
+                bootPaused = (try? BootPausedInfo(frame: frame)) ?? BootPausedInfo(uptime: 0)
             case .heartbeat:
                 break
             case .exit, .error, .ok, .statResult:

@@ -22,6 +22,7 @@ public final class GuestConnection {
     var nextID: UInt32 = 1
     var pending: [UInt32: Pending] = [:]
     var readyInfo: ReadyInfo?
+    var bootPaused: BootPausedInfo?
     var workloadExit: ExitStatus?
     var closedReason: GuestError?
     var fatalError: String?
@@ -95,6 +96,20 @@ public final class GuestConnection {
     /// Waits for the guest's `ready` frame.
     public func waitReady(timeout: Double) throws -> ReadyInfo {
         try wait(timeout: timeout, what: "the guest init to become ready") { readyInfo }
+    }
+
+    /// Waits for early boot's `bootPaused` frame (a VM booted with `firebuild.pause`); nil when
+    /// the init became ready without pausing (an init or initrd that does not know the flag).
+    public func waitBootPaused(timeout: Double) throws -> BootPausedInfo? {
+        try wait(timeout: timeout, what: "early boot to pause") { () -> BootPausedInfo?? in
+            if let bootPaused { return .some(bootPaused) }
+            return readyInfo == nil ? nil : .some(nil)
+        }
+    }
+
+    /// Lets a paused (or just restored) early boot go on.
+    public func resume(_ info: ResumeInfo) throws {
+        try send(Frame(.resume, id: 0, json: info.json))
     }
 
     /// Waits for the workload's exit (run mode).

@@ -33,9 +33,17 @@ enum EarlyBoot {
     static func run() {
         mountAPIFilesystems()
         BootTrace.mark("initrd")
-        let modules = loadModules()
+        let cmdline = Posix.readText("/proc/cmdline") ?? ""
+        let config = EarlyBootConfig.parse(cmdline: cmdline)
+        let names = EarlyBootFiles.moduleList(Posix.readText(modulesDir + "/load-order") ?? "")
+        let (now, later) = config.pause ? BootPause.split(names) : (names, [])
+        var modules = loadModules(now)
         BootTrace.mark("modules")
-        let config = EarlyBootConfig.parse(cmdline: Posix.readText("/proc/cmdline") ?? "")
+        if config.pause {
+            pauseForHost(cmdline: cmdline)
+            modules += loadModules(later)
+            BootTrace.mark("late-modules")
+        }
         let device = waitForRoot(config.root, loaded: modules)
         mountRoot(device, config: config)
         BootTrace.mark("rootfs")
@@ -72,9 +80,7 @@ enum EarlyBoot {
     /// Loads the modules in order, each with one finit_module(2). Ones already present (built in,
     /// or loaded as a dependency) are fine; other failures are remembered for the error message
     /// shown when the root device then never appears. Silent otherwise, as the shell's insmod.
-    static func loadModules() -> [String] {
-        guard let text = Posix.readText(modulesDir + "/load-order") else { return [] }
-        let names = EarlyBootFiles.moduleList(text)
+    static func loadModules(_ names: [String]) -> [String] {
         var failed: [String] = []
         for name in names {
             let fd = open("\(modulesDir)/\(name).ko", O_RDONLY | O_CLOEXEC)

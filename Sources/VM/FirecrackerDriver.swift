@@ -179,6 +179,9 @@ public struct FirecrackerDriver: VirtualMachineManager {
 
     private func startTraced(_ config: VMConfig) throws -> VMHandle {
         try config.validate()
+        guard config.incomingState == nil else {
+            throw FirebuildError(.unsupported, "restoring a saved VM state is implemented for QEMU only; boot the VM instead")
+        }
         try validateJail(id: config.id)
         guard config.rootDisk.format == .raw, config.extraDisks.allSatisfy({ $0.format == .raw }) else {
             throw FirebuildError(.unsupported, "Firecracker takes raw disk images only; clone with DiskCloner for .firecracker")

@@ -81,6 +81,7 @@ public struct QEMUDriver: VirtualMachineManager {
               "-serial", "chardev:con0",
               "-qmp", "unix:\(Self.escape(files.qmpSocket)),server=on,wait=off",
               "-pidfile", files.pidFile]
+        if let state = config.incomingState { a += ["-incoming", QEMUMachineState.incomingURI(state)] }
         return a
     }
 

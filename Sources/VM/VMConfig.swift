@@ -61,6 +61,9 @@ public struct VMConfig: Codable, Equatable, Sendable {
     public var channelSocketPath: String
     /// A network namespace (e.g. /var/run/netns/NAME) the VMM runs in, so its tap is found there.
     public var netnsPath: String?
+    /// QEMU only: restore the machine from this state file (QEMUMachineState.save) instead of
+    /// booting it; every other field must describe the same machine the file was saved from.
+    public var incomingState: String?
 
     public init(id: String, kernelPath: String, initrdPath: String? = nil, kernelArgs: String = "", rootDisk: VMDisk,
                 extraDisks: [VMDisk] = [], memMiB: Int = 512, vcpus: Int = 1, network: VMNetwork? = nil,

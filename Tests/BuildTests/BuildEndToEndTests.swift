@@ -96,6 +96,8 @@ struct BuildEndToEndTests {
         let cold = try engine.build(request(dockerfile("echo \"$GREETING from $(id -u)\" > /home/app/whoami.txt")))
         let coldTime = Date().timeIntervalSince(t)
         #expect(cold.vmBoots == 2, "one VM per stage with uncached steps")
+        #expect(cold.vmRestores == 0, "each stage's VM shape is new: both boot and save a boot template")
+        #expect(BootTemplates(runCache: paths.runCache).list().count == 2, "the second stage has a content disk: another shape")
         #expect(log.lines.contains { $0.hasPrefix("[stage 2/2 step") })
 
         let image = paths.rootfsStorageRoot + "/test/app/1/rootfs"
@@ -127,6 +129,7 @@ struct BuildEndToEndTests {
         let changed = try engine.build(request(dockerfile("echo \"$GREETING again\" > /home/app/whoami.txt")))
         let changedTime = Date().timeIntervalSince(t)
         #expect(changed.vmBoots == 1 && changed.stepsRun == 1, "only the changed last step runs")
+        #expect(changed.vmRestores == 1, "the VM starts from the boot template the cold build saved")
         #expect(BaseImage.fileIdentity(image) != storedIdentity, "a changed result is committed")
         #expect(try E2E.debugfs(image, "cat /home/app/whoami.txt") == "hello again\n")
 
@@ -138,6 +141,49 @@ struct BuildEndToEndTests {
             #expect(e.description.contains(":10: RUN exited with status 3"), "\(e)")
         }
         print(String(format: "build times: cold %.1f s, cached %.1f s, last step changed %.1f s", coldTime, cachedTime, changedTime))
+    }
+
+    /// Build VMs of one shape start from the boot template the first one saved: with the host's
+    /// wall clock (not the template's), a random state of their own, and a template QEMU cannot
+    /// load is dropped (the VM boots, the build succeeds).
+    @Test(.timeLimit(.minutes(20)))
+    func buildVMsStartFromABootTemplate() throws {
+        let home = "/tmp/fbtpl-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let (paths, provider) = try E2E.prepareStore(home: home)
+        let engine = BuildEngine(images: provider, paths: paths)
+        let templates = BootTemplates(runCache: paths.runCache)
+        let dockerfile = """
+            FROM busybox:1
+            ARG N
+            RUN echo "$N" > /n && date +%s > /time && od -An -tx1 -N32 /dev/urandom | tr -d ' \\n' > /random
+            """
+        func build(_ n: Int) throws -> (result: BuildResult, skew: Int, random: String) {
+            let result = try engine.build(BuildRequest(dockerfile: dockerfile, tag: "test/tpl:\(n)", buildArgs: ["N": "\(n)"], timeout: 900,
+                                                       machine: BuildMachine(kernelStoreRoot: paths.kernelStorageRoot, memMiB: 256)))
+            let image = paths.rootfsStorageRoot + "/test/tpl/\(n)/rootfs"
+            let guestTime = Int(try E2E.debugfs(image, "cat /time").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            return (result, Int(Date().timeIntervalSince1970) - guestTime, try E2E.debugfs(image, "cat /random"))
+        }
+
+        let first = try build(1)
+        #expect(first.result.vmRestores == 0)
+        #expect(templates.list().count == 1, "the first VM saved its shape")
+        // Old enough that the template's own clock would be visibly wrong.
+        Thread.sleep(forTimeInterval: 15)
+        let second = try build(2)
+        let third = try build(3)
+        #expect(second.result.vmRestores == 1 && third.result.vmRestores == 1)
+        #expect(abs(second.skew) < 8 && abs(third.skew) < 8, "guest clock off by \(second.skew) s / \(third.skew) s")
+        #expect(second.random.count == 64 && Set([first.random, second.random, third.random]).count == 3,
+                "two VMs restored from one template must not share their random state")
+
+        let state = try #require(templates.list().first?.path)
+        try AtomicFile.write(String(repeating: "not a QEMU state\n", count: 1000), to: state)
+        let fourth = try build(4)
+        #expect(fourth.result.vmBoots == 1 && fourth.result.vmRestores == 0, "a broken template is not used")
+        #expect(templates.list().isEmpty, "and it is dropped")
+        #expect(try E2E.debugfs(paths.rootfsStorageRoot + "/test/tpl/4/rootfs", "cat /n") == "4\n")
     }
 
     /// Large COPY sources travel on the VM's content disk (O_DIRECT in the guest), small ones over

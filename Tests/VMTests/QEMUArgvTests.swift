@@ -74,3 +74,22 @@ import Testing
         #expect(throws: FirebuildError.self) { try VMMSelection.kind(named: "xen", firecrackerConfigured: false) }
     }
 }
+
+@Suite struct QEMUMachineStateTests {
+    /// A restored VM is the same command line plus `-incoming`, which QEMU hands to /bin/sh.
+    @Test(arguments: [
+        ("/h/boot-templates/abc.state", "exec:cat '/h/boot-templates/abc.state'"),
+        ("/h/it's here/a b.state", "exec:cat '/h/it'\\''s here/a b.state'"),
+    ])
+    func incomingQuotesThePath(_ path: String, _ uri: String) {
+        var config = VMConfig(id: "vm1", kernelPath: "/k/vmlinux", rootDisk: VMDisk(path: "/d/root"), runDirectory: "/r")
+        let d = QEMUDriver(binary: "qemu-system-x86_64", accelerator: .tcg)
+        #expect(!d.arguments(config, accelerator: .tcg, files: .init(runDirectory: "/r")).contains("-incoming"))
+        config.incomingState = path
+        let argv = d.arguments(config, accelerator: .tcg, files: .init(runDirectory: "/r"))
+        #expect(Array(argv.suffix(2)) == ["-incoming", uri])
+        // What /bin/sh makes of it: the path, one word.
+        let words = try? Command("/bin/sh", ["-c", "for w in \(uri.dropFirst(9)); do echo \"[$w]\"; done"]).check().stdoutString
+        #expect(words == "[\(path)]\n")
+    }
+}

@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <linux/random.h>
+#include <time.h>
 #include <unistd.h>
 
 static void child_fail(int fd, int stage) {
@@ -253,3 +255,24 @@ void fb_reset_signals(void) {
 }
 
 int fb_o_direct(void) { return O_DIRECT; }
+
+int fb_add_entropy(const unsigned char *bytes, int len) {
+    struct { int entropy_count; int buf_size; unsigned char buf[256]; } info;
+    if (len < 0 || len > (int)sizeof(info.buf)) { errno = EINVAL; return -1; }
+    info.entropy_count = len * 8;
+    info.buf_size = len;
+    memcpy(info.buf, bytes, (size_t)len);
+    int fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = ioctl(fd, RNDADDENTROPY, &info);
+    if (rc == 0) rc = ioctl(fd, RNDRESEEDCRNG);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+int fb_set_realtime(int64_t seconds, int64_t nanoseconds) {
+    struct timespec ts = { .tv_sec = (time_t)seconds, .tv_nsec = (long)nanoseconds };
+    return clock_settime(CLOCK_REALTIME, &ts);
+}

@@ -55,3 +55,10 @@ void fb_reset_signals(void);
 
 /// The O_DIRECT open flag (Swift's Glibc module does not export it; its value differs by architecture).
 int fb_o_direct(void);
+
+/// Credits `len` bytes (at most 256) from the host to the kernel's entropy pool (RNDADDENTROPY),
+/// then forces the CRNG to reseed (RNDRESEEDCRNG): a VM restored from a boot template would
+/// otherwise go on from the template's random state. Returns -1 with errno on failure.
+int fb_add_entropy(const unsigned char *bytes, int len);
+/// clock_settime(CLOCK_REALTIME) to `seconds` + `nanoseconds` since the epoch.
+int fb_set_realtime(int64_t seconds, int64_t nanoseconds);
