@@ -149,11 +149,10 @@ final class StageVM {
     private static func restore(_ config: VMConfig, driver: QEMUDriver, bootTimeout: TimeInterval) throws -> Launched {
         let handle = try driver.start(config)
         return try guarded(handle, driver: driver) {
-            try QEMUMachineState.awaitRestored(handle)
-            // Connected before the guest runs: it is waiting for `resume` on this channel.
+            // The guest wakes up waiting for `resume`: it is on the channel before the VM runs.
             let c = try GuestChannel.forHandle(handle).open(timeout: 30)
-            try QEMUMachineState.resume(handle)
             try c.resume(resumeInfo(restored: true))
+            try QEMUMachineState.runRestored(handle)
             try waitReady(c, id: config.id, timeout: min(bootTimeout, 60))
             return Launched(handle: handle, connection: c, restored: true)
         }

@@ -2,7 +2,7 @@
 // stops before anything reads a disk, sends `bootPaused` and waits for `resume`. The first VM of
 // a machine shape is saved at that point (QEMU migration to a file); later VMs of the same shape
 // are restored from the file instead of booting the kernel again. Whatever differs between VMs
-// is decided after the pause: the disks (their drivers load afterwards, so a restored VM probes
+// is decided after the pause: the disks (their drivers bind afterwards, so a restored VM probes
 // its own), the wall clock and the random state (the host sends both in `resume`).
 
 /// What early boot does around the pause. Pure, so the host tests it.
@@ -10,14 +10,15 @@ public enum BootPause {
     /// The kernel command-line word that asks for the pause.
     public static let flag = "firebuild.pause"
     /// Drivers that read a device's configuration when they bind (disk sizes, MAC addresses):
-    /// loaded after the pause, so a VM restored from a template sees its own devices.
+    /// loaded before the pause but bound to their devices only after it, so a VM restored from a
+    /// template sees its own devices.
     public static let deferredModules: Set<String> = ["virtio_blk", "virtio_net"]
     /// How long early boot waits for `resume` before giving up (the host may be saving the VM).
     public static let resumeTimeout = 120.0
 
-    /// The load order split at the pause: modules before it, deferred ones after (each list
-    /// keeps its order; dependencies of a deferred module come first in the file, so they are
-    /// loaded before the pause).
+    /// The load order split in two: modules that bind at once, then the deferred drivers, loaded
+    /// with binding held until after the pause (each list keeps its order; a deferred driver's
+    /// dependencies come earlier in the file and so in the first list).
     public static func split(_ modules: [String]) -> (before: [String], after: [String]) {
         (modules.filter { !deferredModules.contains($0) }, modules.filter { deferredModules.contains($0) })
     }

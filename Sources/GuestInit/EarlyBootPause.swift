@@ -28,6 +28,29 @@ extension EarlyBoot {
         close(fd)
     }
 
+    /// With `hold`, virtio drivers loaded from now on do not bind to devices (drivers_autoprobe
+    /// off); without it, automatic binding comes back and every virtio device still without a
+    /// driver is probed now (drivers_probe), reading its configuration as it is after the pause.
+    static func holdVirtioProbes(_ hold: Bool) {
+        let bus = "/sys/bus/virtio"
+        writeSysfs(bus + "/drivers_autoprobe", hold ? "0" : "1")
+        guard !hold, let dir = opendir(bus + "/devices") else { return }
+        var unbound: [String] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if !name.hasPrefix("."), !Posix.exists("\(bus)/devices/\(name)/driver") { unbound.append(name) }
+        }
+        closedir(dir)
+        for name in unbound.sorted() { writeSysfs(bus + "/drivers_probe", name) }
+    }
+
+    static func writeSysfs(_ path: String, _ value: String) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { log("cannot open \(path): \(errorText())"); return }
+        defer { close(fd) }
+        if (try? Posix.writeAll(fd, value)) == nil { log("cannot write \(value) to \(path): \(errorText())") }
+    }
+
     /// A virtio-serial read returns end-of-file while no host is connected (just after a restore,
     /// until the new host connects): start over and wait, rather than treat it as the end.
     static func waitForResume(_ channel: FrameChannel) throws -> ResumeInfo {

@@ -41,9 +41,9 @@ public enum QEMUMachineState {
         }
     }
 
-    /// Waits until a QEMU started with `-incoming` has loaded its state; the VM then stays paused
-    /// until `resume`. Fails early when QEMU exits (a state it cannot load).
-    public static func awaitRestored(_ handle: VMHandle, timeout: TimeInterval = 60) throws {
+    /// Waits until a QEMU started with `-incoming` has loaded its state, then lets the VM run.
+    /// Fails early when QEMU exits (a state it cannot load).
+    public static func runRestored(_ handle: VMHandle, timeout: TimeInterval = 60) throws {
         let qmp = try QMPClient(socketPath: handle.controlSocket, timeout: timeout)
         let deadline = Date().addingTimeInterval(timeout)
         var backoff = Backoff()
@@ -52,18 +52,15 @@ public enum QEMUMachineState {
                 throw FirebuildError(.subprocess, "QEMU exited while loading the saved VM state: \(VMProcess.tail(handle.vmmLogPath))")
             }
             let status = try qmp.status()
-            if status == "paused" || status == "running" { return }
+            if status == "running" { return }
+            if status == "paused" { break }
             if status != "inmigrate" && status != "prelaunch" {
                 throw FirebuildError(.subprocess, "QEMU is \(status) after loading the saved VM state")
             }
             if Date() > deadline { throw FirebuildError(.timeout, "QEMU did not load the saved VM state within \(Int(timeout)) s") }
             backoff.sleep()
         }
-    }
-
-    /// Lets a restored (paused) VM run.
-    public static func resume(_ handle: VMHandle) throws {
-        try QMPClient(socketPath: handle.controlSocket, timeout: 10).execute("cont")
+        try qmp.execute("cont")
     }
 
     static func shellQuoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
