@@ -32,6 +32,7 @@ public struct BootTemplates {
         let path = directory + "/" + key + Self.stateSuffix
         if FileManager.default.fileExists(atPath: path) {
             utimes(path, nil)  // its modification time says when it was last used (`cache prune --older-than`)
+            Self.prefetch(path)
             return .restore(path)
         }
         let lock = FileLock(path: directory + "/" + key + ".lock")
@@ -39,6 +40,16 @@ public struct BootTemplates {
         // Saved while we waited for the lock.
         if FileManager.default.fileExists(atPath: path) { lock.unlock(); return .restore(path) }
         return .save(path, lock)
+    }
+
+    /// Starts reading the whole state into the page cache now, in large requests, while QEMU
+    /// starts: a state partly evicted since its last use (the host reclaims cold pages) loaded
+    /// in ~0.45 s instead of ~0.08 s when QEMU alone read it through its pipe.
+    static func prefetch(_ path: String) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED)
+        close(fd)
     }
 
     /// A state QEMU could not load, or whose guest did not come back, is not tried again.

@@ -150,10 +150,17 @@ final class StageVM {
         let handle = try driver.start(config)
         return try guarded(handle, driver: driver) {
             // The guest wakes up waiting for `resume`: it is on the channel before the VM runs.
+            let t0 = Date()
             let c = try GuestChannel.forHandle(handle).open(timeout: 30)
             try c.resume(resumeInfo(restored: true))
+            let t1 = Date()
             try QEMUMachineState.runRestored(handle)
+            let t2 = Date()
             try waitReady(c, id: config.id, timeout: min(bootTimeout, 60))
+            // Where a restore spends its time: QEMU loading the state, then the guest going on.
+            makeLogger("build").debug("build VM restored", metadata: [
+                "vm": .string(config.id), "channel-ms": "\(Int(t1.timeIntervalSince(t0) * 1000))",
+                "load-ms": "\(Int(t2.timeIntervalSince(t1) * 1000))", "guest-ms": "\(Int(Date().timeIntervalSince(t2) * 1000))"])
             return Launched(handle: handle, connection: c, restored: true)
         }
     }

@@ -32,6 +32,7 @@ public enum QEMUMachineState {
                 }
                 backoff.sleep()
             }
+            chmod(temp, 0o600)  // the guest's memory: nobody else's business
             guard rename(temp, path) == 0 else {
                 throw FirebuildError(.io, "cannot rename \(temp) to \(path): \(String(cString: strerror(errno)))")
             }

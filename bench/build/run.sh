@@ -13,7 +13,7 @@
 #       runs inside a network namespace this script creates; nothing needs a network)
 # Build VMs start from boot templates (saved at the first VM of each machine shape, kept in the
 # run cache like the boot initrds, not in the build cache a cold build starts without): run 1's
-# cold build saves them and is printed on its own.
+# cold build saves them, is printed on its own and left out of the medians of (b) and (c).
 # Medians of N runs each. Under TCG (no KVM) every RUN pays a slow guest: say so when reporting.
 # Every timed build starts after a `sync`: otherwise a build pays for the write-back of the one
 # before it (2 cores: the kernel's flusher competes with the VM's emulation thread).
@@ -189,12 +189,15 @@ copy, size = [float(x) for x in sys.argv[5].split()], float(sys.argv[6])
 med = statistics.median
 print(f"(a) VM boots: cold {boots[:n]}, unchanged {boots[n:2*n]}, last step changed {boots[2*n:]}"
       f"  (2 stages, 7 steps: want 2 / 0 / 1: {'ok' if set(boots[:n]) == {2} and set(boots[n:2*n]) == {0} and set(boots[2*n:]) == {1} else 'MISSED'})")
-mc, ms, ml = med(cold), med(same), med(last)
+# Run 1's cold build also saved the boot templates (a one-time cost per machine shape): the
+# medians leave run 1 out (the conservative side for (b) and (c)); it is printed on its own.
+w = slice(1, None) if n >= 3 else slice(None)
+mc, ms, ml = med(cold[w]), med(same[w]), med(last[w])
 print(f"    VMs from a boot template: cold {sys.argv[10].split()}, last step changed {sys.argv[11].split()}")
-print(f"    cold build median {mc:6.2f} s  (min {min(cold):.2f}; run 1, which saved the boot templates: {cold[0]:.2f} s)")
+print(f"    cold build median {mc:6.2f} s  (runs 2-{n}; min {min(cold[w]):.2f}; run 1, which saved the boot templates: {cold[0]:.2f} s)")
 print(f"(b) unchanged rebuild median {ms:6.2f} s  ratio {ms/mc:.3f}  (target < 0.10: {'ok' if ms/mc < 0.10 else 'MISSED'})")
 print(f"(c) last step changed median {ml:6.2f} s  ratio {ml/mc:.3f}  (target < 0.50: {'ok' if ml/mc < 0.50 else 'MISSED'})"
-      f"  per run {min(l/c for l, c in zip(last, cold)):.3f}..{max(l/c for l, c in zip(last, cold)):.3f}")
+      f"  per run {min(l/c for l, c in zip(last[w], cold[w])):.3f}..{max(l/c for l, c in zip(last[w], cold[w])):.3f}")
 mcp = med(copy)
 print(f"(d) COPY of {size:.0f} MB: median {mcp:.2f} s = {size/mcp:.0f} MB/s  (target >= 200 MB/s: {'ok' if size/mcp >= 200 else 'MISSED'})")
 small, nsmall = [float(x) for x in sys.argv[8].split()], int(sys.argv[9])
