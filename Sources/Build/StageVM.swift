@@ -69,13 +69,9 @@ final class StageVM {
                               memMiB: machine.memMiB, vcpus: machine.vcpus, network: network?.vmNetwork, runDirectory: runDir,
                               netnsPath: network?.netnsPath)
         let templates = BootTemplates(directory: runCache + "/" + BootTemplates.directoryName)
-        let launched = try FirebuildTracing.span("vm.guest.ready", attributes: [FirebuildSpanKey.vmID: id]) { span in
-            try FirebuildProgress.waiting("booting build VM \(id)") {
-                let l = try StageVM.launch(config, driver: driver, plan: templates.plan(for: config, driver: driver),
-                                           templates: templates, network: network, bootTimeout: machine.bootTimeout)
-                span.attributes["firebuild.vm.restored"] = l.restored
-                return l
-            }
+        let launched = try FirebuildProgress.waiting("booting build VM \(id)") {
+            try StageVM.launch(config, driver: driver, plan: templates.plan(for: config, driver: driver),
+                               templates: templates, network: network, bootTimeout: machine.bootTimeout)
         }
         (handle, connection, restored) = (launched.handle, launched.connection, launched.restored)
         instance = driver.instance(handle)
@@ -126,7 +122,7 @@ final class StageVM {
         let logger = makeLogger("build")
         let handle = try driver.start(config)
         network?.vmmStarted(handle)
-        return try guarded(handle, driver: driver) {
+        return try guarded(handle, driver: driver, restored: false) {
             let c = try GuestChannel.forHandle(handle).open(timeout: 30)
             if try c.waitBootPaused(timeout: bootTimeout) != nil {
                 if let template {
@@ -148,7 +144,7 @@ final class StageVM {
 
     private static func restore(_ config: VMConfig, driver: QEMUDriver, bootTimeout: TimeInterval) throws -> Launched {
         let handle = try driver.start(config)
-        return try guarded(handle, driver: driver) {
+        return try guarded(handle, driver: driver, restored: true) {
             // The guest wakes up waiting for `resume`: it is on the channel before the VM runs.
             let t0 = Date()
             let c = try GuestChannel.forHandle(handle).open(timeout: 30)
@@ -165,10 +161,14 @@ final class StageVM {
         }
     }
 
-    /// Kills the VMM (and waits for it) when `body` fails, with the console's tail in the error.
-    private static func guarded(_ handle: VMHandle, driver: QEMUDriver, _ body: () throws -> Launched) throws -> Launched {
+    /// The wait for a started VMM's guest to be ready (span `vm.guest.ready`); kills the VMM
+    /// (and waits for it) when `body` fails, with the console's tail in the error.
+    private static func guarded(_ handle: VMHandle, driver: QEMUDriver, restored: Bool, _ body: () throws -> Launched) throws -> Launched {
         do {
-            return try body()
+            return try FirebuildTracing.span("vm.guest.ready", attributes: [FirebuildSpanKey.vmID: handle.id]) { span in
+                span.attributes["firebuild.vm.restored"] = restored
+                return try body()
+            }
         } catch {
             let console = StageVM.tail(handle.consoleLogPath)
             let instance = driver.instance(handle)
