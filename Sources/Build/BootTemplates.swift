@@ -2,15 +2,19 @@ import FirebuildCore
 import Foundation
 import VM
 
-/// Build VMs saved while paused in early boot (Guest/BootPause.swift), one file per machine
-/// shape, under `<run-cache>/boot-templates`: the first build VM of a shape is saved there, the
-/// next ones start from the file instead of booting the kernel (under TCG a boot is ~1.6 s, a
-/// restore ~0.1 s). A shape is everything the saved state depends on: the QEMU command line
+/// Build VMs saved while paused in early boot (Guest/BootPause.swift), one template per machine
+/// shape under `<run-cache>/boot-templates`: `<key>.ram` (the guest RAM, a sparse file) and
+/// `<key>.state` (CPU and device state, tens of KiB; its presence says the template is whole).
+/// The first build VM of a shape boots with its RAM in the template's file and is saved at the
+/// pause; every build VM of that shape then starts from the template instead of booting the
+/// kernel (under TCG a boot to ready is ~1.6 s, a restore ~0.3 s), mapping the RAM file
+/// copy-on-write. A shape is everything the saved state depends on: the QEMU command line
 /// without the per-VM paths, and the QEMU binary, kernel and initrd files (the initrd carries
 /// the guest init). Disks are not probed before the pause, so their contents and sizes do not
 /// count, only how many there are. VMs with a network card always boot.
 public struct BootTemplates {
     static let stateSuffix = ".state"
+    static let ramSuffix = ".ram"
     static let directoryName = "boot-templates"
     let directory: String
 
@@ -18,33 +22,48 @@ public struct BootTemplates {
     /// The templates of the builds that use this run cache.
     public init(runCache: String) { directory = runCache + "/" + Self.directoryName }
 
+    /// The two files of one template.
+    struct Files: Equatable {
+        var state: String
+        var ram: String
+    }
+
     enum Plan {
-        /// Start from this saved state.
-        case restore(String)
-        /// Boot, and save the VM at the pause to this path (the lock is held until then).
-        case save(String, FileLock)
-        /// Boot without saving (another build is saving this shape right now).
+        /// Start from this template.
+        case restore(Files)
+        /// Save a template of this shape first (the lock is held until then), then start from it.
+        case save(Files, FileLock)
+        /// Boot without a template (another build is saving this shape right now).
         case boot
     }
 
+    func files(key: String) -> Files {
+        Files(state: directory + "/" + key + Self.stateSuffix, ram: directory + "/" + key + Self.ramSuffix)
+    }
+
     func plan(for config: VMConfig, driver: QEMUDriver) -> Plan {
-        guard config.network == nil, config.incomingState == nil, let key = Self.key(for: config, driver: driver) else { return .boot }
-        let path = directory + "/" + key + Self.stateSuffix
-        if FileManager.default.fileExists(atPath: path) {
-            utimes(path, nil)  // its modification time says when it was last used (`cache prune --older-than`)
-            Self.prefetch(path)
-            return .restore(path)
+        guard config.network == nil, config.incomingState == nil, config.memoryFile == nil,
+              let key = Self.key(for: config, driver: driver) else { return .boot }
+        let files = files(key: key)
+        if exists(files) {
+            utimes(files.state, nil)  // its modification time says when it was last used (`cache prune --older-than`)
+            Self.prefetch(files.ram)
+            return .restore(files)
         }
         let lock = FileLock(path: directory + "/" + key + ".lock")
         guard (try? lock.lock(timeout: 0)) != nil else { return .boot }
         // Saved while we waited for the lock.
-        if FileManager.default.fileExists(atPath: path) { lock.unlock(); return .restore(path) }
-        return .save(path, lock)
+        if exists(files) { lock.unlock(); return .restore(files) }
+        return .save(files, lock)
     }
 
-    /// Starts reading the whole state into the page cache now, in large requests, while QEMU
-    /// starts: a state partly evicted since its last use (the host reclaims cold pages) loaded
-    /// in ~0.45 s instead of ~0.08 s when QEMU alone read it through its pipe.
+    func exists(_ files: Files) -> Bool {
+        FileManager.default.fileExists(atPath: files.state) && FileManager.default.fileExists(atPath: files.ram)
+    }
+
+    /// Starts reading the RAM file into the page cache in large requests while QEMU starts:
+    /// the restored guest touches a good part of it at once, and the host may have evicted it
+    /// since the last build (a state QEMU had to read back in took ~0.45 s instead of ~0.08 s).
     static func prefetch(_ path: String) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
@@ -52,34 +71,58 @@ public struct BootTemplates {
         close(fd)
     }
 
-    /// A state QEMU could not load, or whose guest did not come back, is not tried again.
-    func discard(_ path: String) { unlink(path) }
+    /// A template QEMU could not load, or whose guest did not come back, is not tried again.
+    /// The state goes first: without it the RAM file is no template.
+    func discard(_ files: Files) {
+        unlink(files.state)
+        unlink(files.ram)
+    }
 
-    /// The saved states and their sizes (`cache ls`).
+    /// The templates and the disk space they take (`cache ls`).
     public func list() -> [(path: String, bytes: Int64, lastUsed: Date)] {
         let fm = FileManager.default
         return ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).sorted().compactMap { name in
-            guard name.hasSuffix(Self.stateSuffix), let a = try? fm.attributesOfItem(atPath: directory + "/" + name) else { return nil }
-            return (directory + "/" + name, (a[.size] as? NSNumber)?.int64Value ?? 0, a[.modificationDate] as? Date ?? Date())
+            guard name.hasSuffix(Self.stateSuffix) else { return nil }
+            let key = String(name.dropLast(Self.stateSuffix.count))
+            let files = files(key: key)
+            var st = stat()
+            guard stat(files.state, &st) == 0 else { return nil }
+            let used = Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec))
+            return (files.state, Self.allocated(files.state) + Self.allocated(files.ram), used)
         }
     }
 
-    /// Removes the saved states (those unused since `cutoff`, or all) and what interrupted saves
-    /// left; returns the bytes freed. The next build VM of a removed shape boots and saves it again.
+    /// Removes the templates (those unused since `cutoff`, or all), RAM files without a state
+    /// and what interrupted saves left; returns the bytes freed. The next build VM of a removed
+    /// shape boots and saves it again.
     @discardableResult
     public func prune(olderThan cutoff: Date? = nil) -> Int64 {
         let fm = FileManager.default
+        let names = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
         var freed: Int64 = 0
-        for name in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] {
+        func remove(_ path: String) { freed += Self.allocated(path); unlink(path) }
+        for name in names where name.hasSuffix(Self.stateSuffix) {
+            let files = files(key: String(name.dropLast(Self.stateSuffix.count)))
+            var st = stat()
+            guard stat(files.state, &st) == 0 else { continue }
+            if let cutoff, Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec)) >= cutoff { continue }
+            remove(files.state)
+            remove(files.ram)
+        }
+        let anHourAgo = Date().addingTimeInterval(-3600)
+        for name in names where name.contains(".tmp-") || name.contains(".staged-") || name.hasSuffix(Self.ramSuffix) {
             let path = directory + "/" + name
-            guard let a = try? fm.attributesOfItem(atPath: path) else { continue }
-            let interrupted = name.contains(Self.stateSuffix + ".tmp-") && (a[.modificationDate] as? Date ?? Date()) < Date().addingTimeInterval(-3600)
-            guard name.hasSuffix(Self.stateSuffix) || interrupted else { continue }
-            if !interrupted, let cutoff, let used = a[.modificationDate] as? Date, used >= cutoff { continue }
-            freed += (a[.size] as? NSNumber)?.int64Value ?? 0
-            unlink(path)
+            if name.hasSuffix(Self.ramSuffix), fm.fileExists(atPath: String(path.dropLast(Self.ramSuffix.count)) + Self.stateSuffix) { continue }
+            guard let a = try? fm.attributesOfItem(atPath: path), let m = a[.modificationDate] as? Date, m < anHourAgo else { continue }
+            remove(path)
         }
         return freed
+    }
+
+    /// Bytes a (sparse) file takes on disk.
+    static func allocated(_ path: String) -> Int64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_blocks) * 512 : 0
     }
 
     /// nil when a file the state depends on cannot be read (then the VM just boots).
@@ -91,10 +134,12 @@ public struct BootTemplates {
         shape.channelSocketPath = "/run/channel.sock"
         shape.rootDisk.path = "/disk0"
         for i in shape.extraDisks.indices { shape.extraDisks[i].path = "/disk\(i + 1)" }
+        shape.incomingState = nil
+        shape.memoryFile = nil
         let accelerator = driver.resolvedAccelerator(kernelPath: config.kernelPath)
         let argv = driver.arguments(shape, accelerator: accelerator, files: QEMUDriver.RunFiles(runDirectory: "/run"))
         guard let qemu = driver.binary.hasPrefix("/") ? driver.binary : Command.which(driver.binary) else { return nil }
-        var material = ["boot-template 1"] + argv
+        var material = ["boot-template 2"] + argv
         for file in [qemu, config.kernelPath] + (config.initrdPath.map { [$0] } ?? []) {
             guard let identity = fileIdentity(file) else { return nil }
             material.append(identity)

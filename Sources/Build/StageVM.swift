@@ -92,49 +92,74 @@ final class StageVM {
         var restored: Bool
     }
 
-    /// Restores the VM from its boot template when there is one, else boots it (saving it at the
-    /// pause when the plan says so). A template that fails is discarded and the VM booted.
+    /// Starts the VM from its boot template (saving the template first when the plan says so),
+    /// else boots it. A template that fails is discarded and the VM booted.
     private static func launch(_ config: VMConfig, driver: QEMUDriver, plan: BootTemplates.Plan, templates: BootTemplates,
                                network: BuildVMNetwork?, bootTimeout: TimeInterval) throws -> Launched {
         let logger = makeLogger("build")
+        let files: BootTemplates.Files
         switch plan {
-        case let .restore(state):
-            var restoring = config
-            restoring.incomingState = state
-            do {
-                return try restore(restoring, driver: driver, bootTimeout: bootTimeout)
-            } catch {
-                logger.warning("the build VM could not start from its boot template; booting it instead",
-                               metadata: ["template": .string(state), "error": "\(error)"])
-                templates.discard(state)
-                return try boot(config, driver: driver, saveTo: nil, network: network, bootTimeout: bootTimeout)
-            }
-        case let .save(state, lock):
-            defer { lock.unlock() }
-            return try boot(config, driver: driver, saveTo: state, network: network, bootTimeout: bootTimeout)
         case .boot:
-            return try boot(config, driver: driver, saveTo: nil, network: network, bootTimeout: bootTimeout)
+            return try boot(config, driver: driver, network: network, bootTimeout: bootTimeout)
+        case let .restore(existing):
+            files = existing
+        case let .save(new, lock):
+            defer { lock.unlock() }
+            do {
+                let started = Date()
+                try saveTemplate(config, files: new, driver: driver, bootTimeout: bootTimeout)
+                logger.info("saved a boot template for build VMs", metadata: [
+                    "path": .string(new.state), "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))"])
+            } catch {
+                logger.warning("could not save a boot template; booting the build VM", metadata: ["error": "\(error)"])
+                return try boot(config, driver: driver, network: network, bootTimeout: bootTimeout)
+            }
+            files = new
+        }
+        do {
+            return try restore(config, files: files, driver: driver, bootTimeout: bootTimeout)
+        } catch {
+            logger.warning("the build VM could not start from its boot template; booting it instead",
+                           metadata: ["template": .string(files.state), "error": "\(error)"])
+            templates.discard(files)
+            return try boot(config, driver: driver, network: network, bootTimeout: bootTimeout)
         }
     }
 
-    private static func boot(_ config: VMConfig, driver: QEMUDriver, saveTo template: String?, network: BuildVMNetwork?,
-                             bootTimeout: TimeInterval) throws -> Launched {
-        let logger = makeLogger("build")
+    /// Boots the VM with its RAM in the template's file, saves it at the pause and stops it. The
+    /// RAM file is renamed into place first, the state last: a state on disk means a whole template.
+    private static func saveTemplate(_ config: VMConfig, files: BootTemplates.Files, driver: QEMUDriver,
+                                     bootTimeout: TimeInterval) throws {
+        let ramTemp = files.ram + ".tmp-\(getpid())", stateTemp = files.state + ".staged-\(getpid())"
+        try FileManager.default.createDirectory(atPath: (files.ram as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        unlink(ramTemp)
+        defer { unlink(ramTemp); unlink(stateTemp) }
+        var saving = config
+        saving.memoryFile = VMMemoryFile(path: ramTemp, shared: true)
+        let handle = try driver.start(saving)
+        let instance = driver.instance(handle)
+        defer { try? instance.kill(); _ = instance.wait(timeout: 10) }
+        let c = try GuestChannel.forHandle(handle).open(timeout: 30)
+        defer { c.close() }
+        guard try c.waitBootPaused(timeout: bootTimeout) != nil else {
+            throw FirebuildError(.unsupported, "the guest init became ready without pausing (built before boot templates? run `make init`)")
+        }
+        try QEMUMachineState.save(qmpSocket: handle.controlSocket, to: stateTemp, ramInFile: true)
+        try? instance.kill()
+        _ = instance.wait(timeout: 10)
+        guard rename(ramTemp, files.ram) == 0, rename(stateTemp, files.state) == 0 else {
+            let e = FirebuildError.posix("rename", path: files.state)
+            unlink(files.ram)
+            throw e
+        }
+    }
+
+    private static func boot(_ config: VMConfig, driver: QEMUDriver, network: BuildVMNetwork?, bootTimeout: TimeInterval) throws -> Launched {
         let handle = try driver.start(config)
         network?.vmmStarted(handle)
         return try guarded(handle, driver: driver, restored: false) {
             let c = try GuestChannel.forHandle(handle).open(timeout: 30)
             if try c.waitBootPaused(timeout: bootTimeout) != nil {
-                if let template {
-                    let started = Date()
-                    do {
-                        try QEMUMachineState.save(qmpSocket: handle.controlSocket, to: template)
-                        logger.info("saved a boot template for build VMs", metadata: [
-                            "path": .string(template), "seconds": "\(Date().timeIntervalSince(started))"])
-                    } catch {
-                        logger.warning("could not save a boot template (the next build VM boots too)", metadata: ["error": "\(error)"])
-                    }
-                }
                 try c.resume(resumeInfo(restored: false))
             }
             try waitReady(c, id: config.id, timeout: bootTimeout)
@@ -142,15 +167,19 @@ final class StageVM {
         }
     }
 
-    private static func restore(_ config: VMConfig, driver: QEMUDriver, bootTimeout: TimeInterval) throws -> Launched {
-        let handle = try driver.start(config)
+    private static func restore(_ config: VMConfig, files: BootTemplates.Files, driver: QEMUDriver,
+                                bootTimeout: TimeInterval) throws -> Launched {
+        var restoring = config
+        restoring.incomingState = files.state
+        restoring.memoryFile = VMMemoryFile(path: files.ram, shared: false)
+        let handle = try driver.start(restoring)
         return try guarded(handle, driver: driver, restored: true) {
             // The guest wakes up waiting for `resume`: it is on the channel before the VM runs.
             let t0 = Date()
             let c = try GuestChannel.forHandle(handle).open(timeout: 30)
             try c.resume(resumeInfo(restored: true))
             let t1 = Date()
-            try QEMUMachineState.runRestored(handle)
+            try QEMUMachineState.runRestored(handle, state: files.state, ramInFile: true)
             let t2 = Date()
             try waitReady(c, id: config.id, timeout: min(bootTimeout, 60))
             // Where a restore spends its time: QEMU loading the state, then the guest going on.

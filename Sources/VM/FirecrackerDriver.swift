@@ -179,7 +179,7 @@ public struct FirecrackerDriver: VirtualMachineManager {
 
     private func startTraced(_ config: VMConfig) throws -> VMHandle {
         try config.validate()
-        guard config.incomingState == nil else {
+        guard config.incomingState == nil, config.memoryFile == nil else {
             throw FirebuildError(.unsupported, "restoring a saved VM state is implemented for QEMU only; boot the VM instead")
         }
         try validateJail(id: config.id)

@@ -54,9 +54,14 @@ public struct QEMUDriver: VirtualMachineManager {
 
     /// The full QEMU argv (without the netns wrapper). Pure, so tests check it exactly.
     public func arguments(_ config: VMConfig, accelerator: Accelerator, files: RunFiles) -> [String] {
-        var a = [binary, "-M", "microvm,acpi=on", "-accel", accelerator.rawValue]
+        var machine = "microvm,acpi=on"
+        if config.memoryFile != nil { machine += ",memory-backend=mem" }
+        var a = [binary, "-M", machine, "-accel", accelerator.rawValue]
         // Under TCG the default CPU model boots; -cpu max/host hang in TSC calibration.
         if accelerator == .kvm { a += ["-cpu", "host"] }
+        if let file = config.memoryFile {
+            a += ["-object", "memory-backend-file,id=mem,size=\(config.memMiB)M,mem-path=\(Self.escape(file.path)),share=\(file.shared ? "on" : "off")"]
+        }
         a += ["-m", "\(config.memMiB)", "-smp", "\(config.vcpus)",
               "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
               "-kernel", config.kernelPath]
@@ -81,7 +86,8 @@ public struct QEMUDriver: VirtualMachineManager {
               "-serial", "chardev:con0",
               "-qmp", "unix:\(Self.escape(files.qmpSocket)),server=on,wait=off",
               "-pidfile", files.pidFile]
-        if let state = config.incomingState { a += ["-incoming", QEMUMachineState.incomingURI(state)] }
+        // The capabilities of the load are set over QMP before it starts (QEMUMachineState).
+        if config.incomingState != nil { a += ["-incoming", "defer"] }
         return a
     }
 

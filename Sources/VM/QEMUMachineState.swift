@@ -1,37 +1,27 @@
 import FirebuildCore
 import Foundation
 
-/// A QEMU VM's whole state (RAM, CPU, devices) in a file, through QEMU's migration: `save` writes
-/// it from a running VM, a new QEMU given the file (`VMConfig.incomingState`) starts from it.
-/// QEMU 7.2 has no `file:` migration target, so both ends go through `exec:` and `cat`.
+/// A QEMU VM saved to files and started again from them, through QEMU's migration. With
+/// `ramInFile` the guest RAM is a file of its own (`VMConfig.memoryFile`, shared by the saved
+/// VM) and the state file holds only CPU and device state (capability `x-ignore-shared`): a VM
+/// restored from it maps the RAM file copy-on-write and reads pages as it touches them, instead
+/// of QEMU copying ~100 MB before the guest runs. QEMU 7.2 has no `file:` migration target, so
+/// both ends go through `exec:` and `cat`.
 public enum QEMUMachineState {
-    /// The `-incoming` value that reads `path`.
+    /// The migration URI that reads `path`.
     public static func incomingURI(_ path: String) -> String { "exec:cat " + shellQuoted(path) }
 
-    /// Stops the VM, writes its state to `path` (a temporary file renamed when complete, so a
-    /// reader never sees half a state), and lets the VM go on.
-    public static func save(qmpSocket: String, to path: String, timeout: TimeInterval = 120) throws {
+    /// Stops the VM and writes its state to `path` (a temporary file renamed when complete, so
+    /// a reader never sees half a state). The VM stays stopped: its RAM file (with `ramInFile`)
+    /// is the other half of what was saved, and must not change before the caller is done.
+    public static func save(qmpSocket: String, to path: String, ramInFile: Bool, timeout: TimeInterval = 120) throws {
         let qmp = try QMPClient(socketPath: qmpSocket, timeout: timeout)
         let temp = path + ".tmp-\(getpid())"
+        try setCapabilities(qmp, ramInFile: ramInFile)
         try qmp.execute("stop")
-        defer { _ = try? qmp.execute("cont") }
         do {
             try qmp.execute("migrate", arguments: ["uri": "exec:cat > " + shellQuoted(temp)])
-            let deadline = Date().addingTimeInterval(timeout)
-            var backoff = Backoff()
-            while true {
-                let info = try qmp.execute("query-migrate") as? [String: Any]
-                let status = info?["status"] as? String ?? "?"
-                if status == "completed" { break }
-                if status == "failed" || status == "cancelled" {
-                    throw FirebuildError(.subprocess, "QEMU could not save the VM state: \(info?["error-desc"] ?? status)")
-                }
-                if Date() > deadline {
-                    _ = try? qmp.execute("migrate_cancel")
-                    throw FirebuildError(.timeout, "saving the VM state took more than \(Int(timeout)) s")
-                }
-                backoff.sleep()
-            }
+            try waitForMigration(qmp, what: "saving the VM state", timeout: timeout)
             chmod(temp, 0o600)  // the guest's memory: nobody else's business
             guard rename(temp, path) == 0 else {
                 throw FirebuildError(.io, "cannot rename \(temp) to \(path): \(String(cString: strerror(errno)))")
@@ -42,10 +32,12 @@ public enum QEMUMachineState {
         }
     }
 
-    /// Waits until a QEMU started with `-incoming` has loaded its state, then lets the VM run.
-    /// Fails early when QEMU exits (a state it cannot load).
-    public static func runRestored(_ handle: VMHandle, timeout: TimeInterval = 60) throws {
+    /// Loads the state into a QEMU started with `VMConfig.incomingState` (`-incoming defer`),
+    /// then lets the VM run. Fails early when QEMU exits (a state it cannot load).
+    public static func runRestored(_ handle: VMHandle, state: String, ramInFile: Bool, timeout: TimeInterval = 60) throws {
         let qmp = try QMPClient(socketPath: handle.controlSocket, timeout: timeout)
+        try setCapabilities(qmp, ramInFile: ramInFile)
+        try qmp.execute("migrate-incoming", arguments: ["uri": incomingURI(state)])
         let deadline = Date().addingTimeInterval(timeout)
         var backoff = Backoff()
         while true {
@@ -62,6 +54,31 @@ public enum QEMUMachineState {
             backoff.sleep()
         }
         try qmp.execute("cont")
+    }
+
+    /// `x-ignore-shared` on both ends: RAM in a shared file is not copied into the stream.
+    static func setCapabilities(_ qmp: QMPClient, ramInFile: Bool) throws {
+        guard ramInFile else { return }
+        try qmp.execute("migrate-set-capabilities",
+                        arguments: ["capabilities": [["capability": "x-ignore-shared", "state": true]]])
+    }
+
+    static func waitForMigration(_ qmp: QMPClient, what: String, timeout: TimeInterval) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        var backoff = Backoff()
+        while true {
+            let info = try qmp.execute("query-migrate") as? [String: Any]
+            let status = info?["status"] as? String ?? "?"
+            if status == "completed" { return }
+            if status == "failed" || status == "cancelled" {
+                throw FirebuildError(.subprocess, "QEMU failed \(what): \(info?["error-desc"] ?? status)")
+            }
+            if Date() > deadline {
+                _ = try? qmp.execute("migrate_cancel")
+                throw FirebuildError(.timeout, "\(what) took more than \(Int(timeout)) s")
+            }
+            backoff.sleep()
+        }
     }
 
     static func shellQuoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }

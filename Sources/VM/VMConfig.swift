@@ -36,6 +36,13 @@ public struct VMNetwork: Codable, Equatable, Sendable {
     }
 }
 
+/// Guest RAM backed by a file (see VMConfig.memoryFile).
+public struct VMMemoryFile: Codable, Equatable, Sendable {
+    public var path: String
+    public var shared: Bool
+    public init(path: String, shared: Bool) { self.path = path; self.shared = shared }
+}
+
 /// Everything a driver needs to start one microVM. Paths are host paths; the Firecracker driver
 /// links them into its jail itself.
 public struct VMConfig: Codable, Equatable, Sendable {
@@ -61,9 +68,15 @@ public struct VMConfig: Codable, Equatable, Sendable {
     public var channelSocketPath: String
     /// A network namespace (e.g. /var/run/netns/NAME) the VMM runs in, so its tap is found there.
     public var netnsPath: String?
-    /// QEMU only: restore the machine from this state file (QEMUMachineState.save) instead of
-    /// booting it; every other field must describe the same machine the file was saved from.
+    /// QEMU only: the machine is restored from this state file instead of booted
+    /// (`-incoming defer`, then QEMUMachineState.runRestored); every other field must describe
+    /// the machine the file was saved from.
     public var incomingState: String?
+    /// QEMU only: guest RAM in this file instead of anonymous memory. `shared`: the guest writes
+    /// into the file (a VM whose memory is saved as a boot template); otherwise the file is mapped
+    /// copy-on-write (a VM restored from it: pages are read when first touched, the file is
+    /// never changed).
+    public var memoryFile: VMMemoryFile?
 
     public init(id: String, kernelPath: String, initrdPath: String? = nil, kernelArgs: String = "", rootDisk: VMDisk,
                 extraDisks: [VMDisk] = [], memMiB: Int = 512, vcpus: Int = 1, network: VMNetwork? = nil,

@@ -53,20 +53,27 @@ import VM
     }
 
     /// The first VM of a shape saves (holding the lock), one that finds the lock taken just
-    /// boots, later ones restore; VMs with a network card never use templates.
+    /// boots, later ones restore (only from a whole template: state and RAM); VMs with a network
+    /// card never use templates.
     @Test func plans() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (driver, config) = try fixture()
         let templates = BootTemplates(directory: dir + "/templates")
-        guard case let .save(path, lock) = templates.plan(for: config, driver: driver) else {
+        guard case let .save(files, lock) = templates.plan(for: config, driver: driver) else {
             Issue.record("the first VM saves the template"); return
         }
         guard case .boot = templates.plan(for: config, driver: driver) else {
             Issue.record("while one is saving, others boot"); return
         }
-        try AtomicFile.write("state", to: path)
+        try FileManager.default.createDirectory(atPath: dir + "/templates", withIntermediateDirectories: true)
+        try AtomicFile.write("ram", to: files.ram)
         lock.unlock()
-        guard case .restore(path) = templates.plan(for: config, driver: driver) else {
+        guard case .save(_, let again) = templates.plan(for: config, driver: driver) else {
+            Issue.record("a RAM file without its state is no template"); return
+        }
+        again.unlock()
+        try AtomicFile.write("state", to: files.state)
+        guard case .restore(files) = templates.plan(for: config, driver: driver) else {
             Issue.record("a saved shape is restored"); return
         }
         var networked = config
@@ -74,27 +81,30 @@ import VM
         guard case .boot = templates.plan(for: networked, driver: driver) else {
             Issue.record("a VM with a network card boots"); return
         }
-        #expect(templates.list().map(\.path) == [path])
-        templates.discard(path)
-        guard case let .save(_, again) = templates.plan(for: config, driver: driver) else {
-            Issue.record("a discarded template is saved again"); return
-        }
-        again.unlock()
+        #expect(templates.list().map(\.path) == [files.state])
+        templates.discard(files)
+        #expect(!FileManager.default.fileExists(atPath: files.ram) && templates.list().isEmpty)
     }
 
     @Test func pruneKeepsRecentlyUsedTemplates() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let templates = BootTemplates(directory: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try AtomicFile.write(String(repeating: "x", count: 100), to: dir + "/old.state")
-        try AtomicFile.write(String(repeating: "y", count: 10), to: dir + "/new.state")
+        let block = String(repeating: "x", count: 4096)
+        for name in ["old.state", "old.ram", "new.state", "new.ram", "orphan.ram", "x.ram.tmp-12", "fresh.ram.tmp-13"] {
+            try AtomicFile.write(block, to: dir + "/" + name)
+        }
         try AtomicFile.write("z", to: dir + "/a.lock")
         var old = [timeval(tv_sec: time(nil) - 7200, tv_usec: 0), timeval(tv_sec: time(nil) - 7200, tv_usec: 0)]
-        utimes(dir + "/old.state", &old)
-        #expect(templates.prune(olderThan: Date().addingTimeInterval(-3600)) == 100)
+        for name in ["old.state", "orphan.ram", "x.ram.tmp-12"] { utimes(dir + "/" + name, &old) }
+        let one = BootTemplates.allocated(dir + "/old.ram")
+        #expect(one >= 4096)
+        #expect(templates.prune(olderThan: Date().addingTimeInterval(-3600)) == 4 * one, "old template (2 files), orphan RAM, stale temp")
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(left == ["a.lock", "fresh.ram.tmp-13", "new.ram", "new.state"], "a save in progress and locks stay")
         #expect(templates.list().map { ($0.path as NSString).lastPathComponent } == ["new.state"])
-        #expect(templates.prune() == 10)
+        #expect(templates.list().first?.bytes == 2 * one)
+        #expect(templates.prune() == 2 * one)
         #expect(templates.list().isEmpty)
-        #expect(FileManager.default.fileExists(atPath: dir + "/a.lock"), "locks stay")
     }
 }

@@ -76,19 +76,33 @@ import Testing
 }
 
 @Suite struct QEMUMachineStateTests {
-    /// A restored VM is the same command line plus `-incoming`, which QEMU hands to /bin/sh.
+    /// A restored VM is the same command line plus `-incoming defer` (the load starts over QMP,
+    /// after its capabilities are set) and its RAM mapped from the template's file.
+    @Test func restoredAndSavedVMs() {
+        var config = VMConfig(id: "vm1", kernelPath: "/k/vmlinux", rootDisk: VMDisk(path: "/d/root"), memMiB: 256, runDirectory: "/r")
+        let d = QEMUDriver(binary: "qemu-system-x86_64", accelerator: .tcg)
+        let plain = d.arguments(config, accelerator: .tcg, files: .init(runDirectory: "/r"))
+        #expect(!plain.contains("-incoming") && !plain.contains("-object") && plain[2] == "microvm,acpi=on")
+        config.incomingState = "/t/a.state"
+        config.memoryFile = VMMemoryFile(path: "/t/a,b.ram", shared: false)
+        let restored = d.arguments(config, accelerator: .tcg, files: .init(runDirectory: "/r"))
+        #expect(restored[2] == "microvm,acpi=on,memory-backend=mem")
+        #expect(Array(restored.suffix(2)) == ["-incoming", "defer"])
+        let object = restored.firstIndex(of: "-object").map { restored[$0 + 1] }
+        #expect(object == "memory-backend-file,id=mem,size=256M,mem-path=/t/a,,b.ram,share=off")
+        config.incomingState = nil
+        config.memoryFile?.shared = true
+        let saving = d.arguments(config, accelerator: .tcg, files: .init(runDirectory: "/r"))
+        #expect(saving.contains("memory-backend-file,id=mem,size=256M,mem-path=/t/a,,b.ram,share=on") && !saving.contains("-incoming"))
+    }
+
+    /// The state file is read by /bin/sh running `cat`: the path must stay one word.
     @Test(arguments: [
         ("/h/boot-templates/abc.state", "exec:cat '/h/boot-templates/abc.state'"),
         ("/h/it's here/a b.state", "exec:cat '/h/it'\\''s here/a b.state'"),
     ])
     func incomingQuotesThePath(_ path: String, _ uri: String) {
-        var config = VMConfig(id: "vm1", kernelPath: "/k/vmlinux", rootDisk: VMDisk(path: "/d/root"), runDirectory: "/r")
-        let d = QEMUDriver(binary: "qemu-system-x86_64", accelerator: .tcg)
-        #expect(!d.arguments(config, accelerator: .tcg, files: .init(runDirectory: "/r")).contains("-incoming"))
-        config.incomingState = path
-        let argv = d.arguments(config, accelerator: .tcg, files: .init(runDirectory: "/r"))
-        #expect(Array(argv.suffix(2)) == ["-incoming", uri])
-        // What /bin/sh makes of it: the path, one word.
+        #expect(QEMUMachineState.incomingURI(path) == uri)
         let words = try? Command("/bin/sh", ["-c", "for w in \(uri.dropFirst(9)); do echo \"[$w]\"; done"]).check().stdoutString
         #expect(words == "[\(path)]\n")
     }
