@@ -15,7 +15,7 @@ extension StageVM {
     /// Starts the VM from its boot template (saving the template first when the plan says so),
     /// else boots it. A template that fails is discarded and the VM booted.
     static func launch(_ config: VMConfig, driver: QEMUDriver, plan: BootTemplates.Plan, templates: BootTemplates,
-                               network: BuildVMNetwork?, bootTimeout: TimeInterval) throws -> Launched {
+                       network: BuildVMNetwork?, bootTimeout: TimeInterval) throws -> Launched {
         let logger = makeLogger("build")
         let files: BootTemplates.Files
         switch plan {
@@ -49,7 +49,7 @@ extension StageVM {
     /// Boots the VM with its RAM in the template's file, saves it at the pause and stops it. The
     /// RAM file is renamed into place first, the state last: a state on disk means a whole template.
     static func saveTemplate(_ config: VMConfig, files: BootTemplates.Files, driver: QEMUDriver,
-                                     bootTimeout: TimeInterval) throws {
+                             bootTimeout: TimeInterval) throws {
         let ramTemp = files.ram + ".tmp-\(getpid())", stateTemp = files.state + ".staged-\(getpid())"
         try FileManager.default.createDirectory(atPath: (files.ram as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         unlink(ramTemp)
@@ -88,7 +88,7 @@ extension StageVM {
     }
 
     static func restore(_ config: VMConfig, files: BootTemplates.Files, driver: QEMUDriver,
-                                bootTimeout: TimeInterval) throws -> Launched {
+                        bootTimeout: TimeInterval) throws -> Launched {
         var restoring = config
         restoring.incomingState = files.state
         restoring.memoryFile = VMMemoryFile(path: files.ram, shared: false)

@@ -169,10 +169,14 @@ struct BuildEndToEndTests {
         let first = try build(1)
         #expect(first.result.vmRestores == 1, "the shape is saved by a boot, then the build's VM starts from it")
         #expect(templates.list().count == 1)
+        // Restored VMs map the template's RAM copy-on-write: it must come out of them unchanged.
+        let ram = try #require(templates.list().first?.path).replacingOccurrences(of: ".state", with: ".ram")
+        let ramDigest = try ContentDigest.sha256(fileAt: ram)
         // Old enough that the template's own clock would be visibly wrong.
         Thread.sleep(forTimeInterval: 15)
         let second = try build(2)
         let third = try build(3)
+        #expect(try ContentDigest.sha256(fileAt: ram) == ramDigest, "a restored VM wrote into the template's RAM")
         #expect(second.result.vmRestores == 1 && third.result.vmRestores == 1)
         #expect(abs(second.skew) < 8 && abs(third.skew) < 8, "guest clock off by \(second.skew) s / \(third.skew) s")
         #expect(abs(first.skew) < 8, "guest clock off by \(first.skew) s")
