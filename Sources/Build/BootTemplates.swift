@@ -54,7 +54,19 @@ public struct BootTemplates {
         guard (try? lock.lock(timeout: 0)) != nil else { return .boot }
         // Saved while we waited for the lock.
         if exists(files) { lock.unlock(); return .restore(files) }
+        removeLeftovers(of: files)
         return .save(files, lock)
+    }
+
+    /// What a save killed midway left (a RAM file of ~100 MB): only a process holding the
+    /// shape's lock saves, so under the lock any temporary file of the shape is abandoned.
+    func removeLeftovers(of files: Files) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let prefixes = [(files.ram as NSString).lastPathComponent + ".tmp-", (files.state as NSString).lastPathComponent + ".staged-"]
+        for name in names where prefixes.contains(where: { name.hasPrefix($0) }) {
+            unlink(directory + "/" + name)
+        }
+        unlink(files.ram)  // a RAM file without its state is no template
     }
 
     func exists(_ files: Files) -> Bool {

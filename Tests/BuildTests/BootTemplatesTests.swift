@@ -67,11 +67,20 @@ import VM
         }
         try FileManager.default.createDirectory(atPath: dir + "/templates", withIntermediateDirectories: true)
         try AtomicFile.write("ram", to: files.ram)
+        // What a save killed midway leaves; another shape's files are not touched.
+        for leftover in [files.ram + ".tmp-4242", files.state + ".staged-4242", files.state + ".staged-4242.tmp-4242",
+                         dir + "/templates/other.ram.tmp-1"] {
+            try AtomicFile.write("x", to: leftover)
+        }
         lock.unlock()
         guard case .save(_, let again) = templates.plan(for: config, driver: driver) else {
             Issue.record("a RAM file without its state is no template"); return
         }
         again.unlock()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/templates").sorted()
+                    == [(files.state as NSString).lastPathComponent.replacingOccurrences(of: ".state", with: ".lock"), "other.ram.tmp-1"],
+                "the saver removes its shape's leftovers")
+        try AtomicFile.write("ram", to: files.ram)
         try AtomicFile.write("state", to: files.state)
         guard case .restore(files) = templates.plan(for: config, driver: driver) else {
             Issue.record("a saved shape is restored"); return
