@@ -76,7 +76,7 @@ public final class BuildEngine {
         _ = try BootFiles.guestInit(configured: nil)  // fail before any work when `make init` was not run
         let layers = BaseLayers(cache: cache)
         var outcomes: [Int: StageOutcome] = [:]
-        var counters = (boots: 0, restores: 0, run: 0, cached: 0, diskFiles: 0)
+        var counters = (boots: 0, restores: 0, templatesSaved: 0, run: 0, cached: 0, diskFiles: 0)
 
         for (n, stage) in plan.stages.enumerated() {
           try FirebuildTracing.span("build.stage", attributes: [FirebuildSpanKey.stage: stage.name ?? String(stage.index)]) { span in
@@ -108,6 +108,7 @@ public final class BuildEngine {
             let (point, stats) = try runner.run(steps, from: start, noCache: request.noCache)
             counters.boots += stats.boots
             counters.restores += stats.restores
+            counters.templatesSaved += stats.templatesSaved
             counters.run += stats.run
             counters.cached += stats.cached
             counters.diskFiles += stats.diskFiles
@@ -144,8 +145,10 @@ public final class BuildEngine {
         }
         let result = BuildResult(tag: request.tag, config: final.config, vmBoots: counters.boots, stepsRun: counters.run,
                                  stepsCached: counters.cached, duration: Date().timeIntervalSince(started),
-                                 filesFromContentDisk: counters.diskFiles, vmRestores: counters.restores)
+                                 filesFromContentDisk: counters.diskFiles, vmRestores: counters.restores,
+                                 bootTemplatesSaved: counters.templatesSaved)
         logger.info("built \(request.tag)", metadata: ["vm-boots": "\(result.vmBoots)", "vm-restores": "\(result.vmRestores)",
+                                                      "boot-templates-saved": "\(result.bootTemplatesSaved)",
                                                       "steps-run": "\(result.stepsRun)",
                                                       "steps-cached": "\(result.stepsCached)",
                                                       "seconds": "\(String(format: "%.1f", result.duration))"])

@@ -59,4 +59,7 @@ public struct BuildResult: Sendable {
     public var filesFromContentDisk = 0
     /// Of `vmBoots`, the VMs started from a boot template instead of booting the kernel.
     public var vmRestores = 0
+    /// Boot templates saved by this build (each an extra boot of a VM that runs no step: the
+    /// first build VM of a machine shape on this run cache).
+    public var bootTemplatesSaved = 0
 }

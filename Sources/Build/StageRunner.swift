@@ -15,7 +15,7 @@ struct StageRunner {
     let scratch: String
     let deadline: Date?
 
-    struct Stats { var boots = 0, restores = 0, run = 0, cached = 0, diskFiles = 0 }
+    struct Stats { var boots = 0, restores = 0, templatesSaved = 0, run = 0, cached = 0, diskFiles = 0 }
 
     func say(_ i: Int, _ n: Int, _ text: String) { request.output("[\(stageLabel) step \(i + 1)/\(n)] \(text)") }
 
@@ -82,6 +82,7 @@ struct StageRunner {
                              runCache: engine.paths.runCache)
         stats.boots = 1
         stats.restores = vm.restored ? 1 : 0
+        stats.templatesSaved = vm.savedTemplate ? 1 : 0
         let watchdog = Watchdog(vm: vm, deadline: deadline, inactivity: request.stepInactivityTimeout)
         watchdog.start()
         defer { watchdog.stop() }

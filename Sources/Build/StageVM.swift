@@ -38,6 +38,8 @@ final class StageVM {
     let runDir: String
     /// True when the VM started from a boot template instead of booting.
     let restored: Bool
+    /// True when a boot template of this VM's shape was saved first (one extra boot).
+    let savedTemplate: Bool
     /// The overlay currently written by the guest (QMP moves it forward at each snapshot).
     private(set) var activeLayer: String
 
@@ -73,7 +75,7 @@ final class StageVM {
             try StageVM.launch(config, driver: driver, plan: templates.plan(for: config, driver: driver),
                                templates: templates, network: network, bootTimeout: machine.bootTimeout)
         }
-        (handle, connection, restored) = (launched.handle, launched.connection, launched.restored)
+        (handle, connection, restored, savedTemplate) = (launched.handle, launched.connection, launched.restored, launched.savedTemplate)
         instance = driver.instance(handle)
         do {
             try connection.sendMetadata(Metadata(mode: .build, image: ImageRuntimeConfig(env: env), hostname: "firebuild-build",

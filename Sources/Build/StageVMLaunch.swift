@@ -10,6 +10,8 @@ extension StageVM {
         var handle: VMHandle
         var connection: GuestConnection
         var restored: Bool
+        /// This VM's shape had no template: one was saved first (an extra boot).
+        var savedTemplate = false
     }
 
     /// Starts the VM from its boot template (saving the template first when the plan says so),
@@ -37,7 +39,9 @@ extension StageVM {
             files = new
         }
         do {
-            return try restore(config, files: files, driver: driver, bootTimeout: bootTimeout)
+            var launched = try restore(config, files: files, driver: driver, bootTimeout: bootTimeout)
+            if case .save = plan { launched.savedTemplate = true }
+            return launched
         } catch {
             logger.warning("the build VM could not start from its boot template; booting it instead",
                            metadata: ["template": .string(files.state), "error": "\(error)"])

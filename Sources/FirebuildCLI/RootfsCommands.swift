@@ -94,7 +94,7 @@ struct RootfsCommand: ParsableCommand {
             request.secrets = try build.secretMap()
             let provider = StoreImageProvider(storage: storageConfig, insecureRegistries: registry.insecureRegistries)
             let result = try BuildEngine(images: provider, paths: try build.paths(global)).build(request)
-            print("built \(result.tag) in \(String(format: "%.1f", result.duration)) s: \(result.stepsRun) steps run, \(result.stepsCached) cached, \(result.vmBoots) VM boot(s)\(result.vmRestores > 0 ? ", \(result.vmRestores) from a boot template" : "")")
+            print("built \(result.tag) in \(String(format: "%.1f", result.duration)) s: \(result.stepsRun) steps run, \(result.stepsCached) cached, \(result.vmBoots) VM boot(s)\(result.vmRestores > 0 ? ", \(result.vmRestores) from a boot template" : "")\(result.bootTemplatesSaved > 0 ? " (\(result.bootTemplatesSaved) boot template(s) saved first)" : "")")
         }
     }
 }

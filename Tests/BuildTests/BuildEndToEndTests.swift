@@ -96,7 +96,8 @@ struct BuildEndToEndTests {
         let cold = try engine.build(request(dockerfile("echo \"$GREETING from $(id -u)\" > /home/app/whoami.txt")))
         let coldTime = Date().timeIntervalSince(t)
         #expect(cold.vmBoots == 2, "one VM per stage with uncached steps")
-        #expect(cold.vmRestores == 2, "each stage's VM shape is new: a boot saves its template, the stage's VM starts from it")
+        #expect(cold.vmRestores == 2 && cold.bootTemplatesSaved == 2,
+                "each stage's VM shape is new: a boot saves its template, the stage's VM starts from it")
         #expect(BootTemplates(runCache: paths.runCache).list().count == 2, "the second stage has a content disk: another shape")
         #expect(log.lines.contains { $0.hasPrefix("[stage 2/2 step") })
 
@@ -129,7 +130,7 @@ struct BuildEndToEndTests {
         let changed = try engine.build(request(dockerfile("echo \"$GREETING again\" > /home/app/whoami.txt")))
         let changedTime = Date().timeIntervalSince(t)
         #expect(changed.vmBoots == 1 && changed.stepsRun == 1, "only the changed last step runs")
-        #expect(changed.vmRestores == 1, "the VM starts from the boot template the cold build saved")
+        #expect(changed.vmRestores == 1 && changed.bootTemplatesSaved == 0, "the VM starts from the boot template the cold build saved")
         #expect(BaseImage.fileIdentity(image) != storedIdentity, "a changed result is committed")
         #expect(try E2E.debugfs(image, "cat /home/app/whoami.txt") == "hello again\n")
 
@@ -167,7 +168,8 @@ struct BuildEndToEndTests {
         }
 
         let first = try build(1)
-        #expect(first.result.vmRestores == 1, "the shape is saved by a boot, then the build's VM starts from it")
+        #expect(first.result.vmRestores == 1 && first.result.bootTemplatesSaved == 1,
+                "the shape is saved by a boot, then the build's VM starts from it")
         #expect(templates.list().count == 1)
         // Restored VMs map the template's RAM copy-on-write: it must come out of them unchanged.
         let ram = try #require(templates.list().first?.path).replacingOccurrences(of: ".state", with: ".ram")
@@ -177,7 +179,7 @@ struct BuildEndToEndTests {
         let second = try build(2)
         let third = try build(3)
         #expect(try ContentDigest.sha256(fileAt: ram) == ramDigest, "a restored VM wrote into the template's RAM")
-        #expect(second.result.vmRestores == 1 && third.result.vmRestores == 1)
+        #expect(second.result.vmRestores == 1 && third.result.vmRestores == 1 && second.result.bootTemplatesSaved == 0)
         #expect(abs(second.skew) < 8 && abs(third.skew) < 8, "guest clock off by \(second.skew) s / \(third.skew) s")
         #expect(abs(first.skew) < 8, "guest clock off by \(first.skew) s")
         #expect(second.random.count == 64 && Set([first.random, second.random, third.random]).count == 3,

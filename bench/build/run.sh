@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Dockerfile build benchmark (issue #6 item 10), firebuild's `rootfs --dockerfile` in QEMU microVMs:
 #   (a) VM boots per build == stages, never steps: a two-stage, seven-step Dockerfile (the
-#       `N VM boot(s)` of the CLI's summary line, the `vm-boots=` of the build log)
+#       `N VM boot(s)` of the CLI's summary line, the `vm-boots=` of the build log; the first
+#       build on a run cache also boots one VM per machine shape to save its boot template, which
+#       the summary line reports apart)
 #   (b) unchanged rebuild / cold build          target < 0.10   (cold = empty build cache)
 #   (c) only the last step changed / cold build target < 0.50   (`--build-arg LAST=…`)
 #   (d) context transfer into the build VM: COPY of a SIZE_MB random file, timed from its step
