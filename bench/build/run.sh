@@ -116,6 +116,7 @@ done
 # copy_seconds DIR TAG: builds DIR (COPY, then RUN) without the cache; prints the seconds from the
 # COPY step's line to the RUN step's line.
 copy_seconds() {
+  sync  # as for every timed build: not the write-back of the build before (its export is ~400 MB)
   fb_build "$WORK/copy.log" --dockerfile "$1/Dockerfile" --context "$1" --tag "$2" --no-cache
   local s e
   s=$(grep -m1 'step 1/2\] COPY' "$WORK/copy.log" | cut -d' ' -f1)
