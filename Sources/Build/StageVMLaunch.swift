@@ -71,6 +71,7 @@ extension StageVM {
         try QEMUMachineState.save(qmpSocket: handle.controlSocket, to: stateTemp, ramInFile: true)
         try? instance.kill()
         _ = instance.wait(timeout: 10)
+        chmod(ramTemp, 0o600)  // the guest's memory, as the state file
         guard rename(ramTemp, files.ram) == 0, rename(stateTemp, files.state) == 0 else {
             let e = FirebuildError.posix("rename", path: files.state)
             unlink(files.ram)

@@ -174,6 +174,10 @@ struct BuildEndToEndTests {
         // Restored VMs map the template's RAM copy-on-write: it must come out of them unchanged.
         let ram = try #require(templates.list().first?.path).replacingOccurrences(of: ".state", with: ".ram")
         let ramDigest = try ContentDigest.sha256(fileAt: ram)
+        for file in [ram, ram.replacingOccurrences(of: ".ram", with: ".state")] {
+            var st = stat()
+            #expect(stat(file, &st) == 0 && st.st_mode & 0o777 == 0o600, "\(file): the guest's memory is readable by its owner only")
+        }
         // Old enough that the template's own clock would be visibly wrong.
         Thread.sleep(forTimeInterval: 15)
         let second = try build(2)
