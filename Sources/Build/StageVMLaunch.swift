@@ -68,7 +68,7 @@ extension StageVM {
         guard try c.waitBootPaused(timeout: bootTimeout) != nil else {
             throw FirebuildError(.unsupported, "the guest init became ready without pausing (built before boot templates? run `make init`)")
         }
-        try QEMUMachineState.save(qmpSocket: handle.controlSocket, to: stateTemp, ramInFile: true)
+        try QEMUMachineState.save(qmpSocket: handle.controlSocket, to: stateTemp)
         try? instance.kill()
         _ = instance.wait(timeout: 10)
         chmod(ramTemp, 0o600)  // the guest's memory, as the state file
@@ -100,17 +100,16 @@ extension StageVM {
         let handle = try driver.start(restoring)
         return try guarded(handle, driver: driver, restored: true) {
             // The guest wakes up waiting for `resume`: it is on the channel before the VM runs.
-            let t0 = Date()
             let c = try GuestChannel.forHandle(handle).open(timeout: 30)
             try c.resume(resumeInfo(restored: true))
-            let t1 = Date()
-            try QEMUMachineState.runRestored(handle, state: files.state, ramInFile: true)
-            let t2 = Date()
+            let loading = Date()
+            try QEMUMachineState.runRestored(handle, state: files.state)
+            let running = Date()
             try waitReady(c, id: config.id, timeout: min(bootTimeout, 60))
             // Where a restore spends its time: QEMU loading the state, then the guest going on.
             makeLogger("build").debug("build VM restored", metadata: [
-                "vm": .string(config.id), "channel-ms": "\(Int(t1.timeIntervalSince(t0) * 1000))",
-                "load-ms": "\(Int(t2.timeIntervalSince(t1) * 1000))", "guest-ms": "\(Int(Date().timeIntervalSince(t2) * 1000))"])
+                "vm": .string(config.id), "load-ms": "\(Int(running.timeIntervalSince(loading) * 1000))",
+                "guest-ms": "\(Int(Date().timeIntervalSince(running) * 1000))"])
             return Launched(handle: handle, connection: c, restored: true)
         }
     }

@@ -1,23 +1,23 @@
 import FirebuildCore
 import Foundation
 
-/// A QEMU VM saved to files and started again from them, through QEMU's migration. With
-/// `ramInFile` the guest RAM is a file of its own (`VMConfig.memoryFile`, shared by the saved
-/// VM) and the state file holds only CPU and device state (capability `x-ignore-shared`): a VM
-/// restored from it maps the RAM file copy-on-write and reads pages as it touches them, instead
-/// of QEMU copying ~100 MB before the guest runs. QEMU 7.2 has no `file:` migration target, so
-/// both ends go through `exec:` and `cat`.
+/// A QEMU VM saved to files and started again from them, through QEMU's migration with
+/// `x-ignore-shared`: RAM in a shared file (`VMConfig.memoryFile` of the saved VM) stays in that
+/// file and the state file holds only CPU and device state, so a VM restored from both maps the
+/// RAM file copy-on-write and reads pages as it touches them, instead of QEMU copying ~100 MB
+/// before the guest runs (anonymous RAM would still go into the state file). QEMU 7.2 has no
+/// `file:` migration target, so both ends go through `exec:` and `cat`.
 public enum QEMUMachineState {
     /// The migration URI that reads `path`.
     public static func incomingURI(_ path: String) -> String { "exec:cat " + shellQuoted(path) }
 
     /// Stops the VM and writes its state to `path` (a temporary file renamed when complete, so
-    /// a reader never sees half a state). The VM stays stopped: its RAM file (with `ramInFile`)
-    /// is the other half of what was saved, and must not change before the caller is done.
-    public static func save(qmpSocket: String, to path: String, ramInFile: Bool, timeout: TimeInterval = 120) throws {
+    /// a reader never sees half a state). The VM stays stopped: its RAM file is the other half
+    /// of what was saved, and must not change before the caller is done.
+    public static func save(qmpSocket: String, to path: String, timeout: TimeInterval = 120) throws {
         let qmp = try QMPClient(socketPath: qmpSocket, timeout: timeout)
         let temp = path + ".tmp-\(getpid())"
-        try setCapabilities(qmp, ramInFile: ramInFile)
+        try ignoreSharedRAM(qmp)
         try qmp.execute("stop")
         do {
             try qmp.execute("migrate", arguments: ["uri": "exec:cat > " + shellQuoted(temp)])
@@ -34,9 +34,9 @@ public enum QEMUMachineState {
 
     /// Loads the state into a QEMU started with `VMConfig.incomingState` (`-incoming defer`),
     /// then lets the VM run. Fails early when QEMU exits (a state it cannot load).
-    public static func runRestored(_ handle: VMHandle, state: String, ramInFile: Bool, timeout: TimeInterval = 60) throws {
+    public static func runRestored(_ handle: VMHandle, state: String, timeout: TimeInterval = 60) throws {
         let qmp = try QMPClient(socketPath: handle.controlSocket, timeout: timeout)
-        try setCapabilities(qmp, ramInFile: ramInFile)
+        try ignoreSharedRAM(qmp)
         try qmp.execute("migrate-incoming", arguments: ["uri": incomingURI(state)])
         let deadline = Date().addingTimeInterval(timeout)
         var backoff = Backoff()
@@ -56,9 +56,8 @@ public enum QEMUMachineState {
         try qmp.execute("cont")
     }
 
-    /// `x-ignore-shared` on both ends: RAM in a shared file is not copied into the stream.
-    static func setCapabilities(_ qmp: QMPClient, ramInFile: Bool) throws {
-        guard ramInFile else { return }
+    /// `x-ignore-shared`, set on both ends: RAM in a shared file is not copied into the stream.
+    static func ignoreSharedRAM(_ qmp: QMPClient) throws {
         try qmp.execute("migrate-set-capabilities",
                         arguments: ["capabilities": [["capability": "x-ignore-shared", "state": true]]])
     }

@@ -55,15 +55,17 @@ import Testing
         #expect(Hex.decode(Hex.encode(bytes).uppercased()) == bytes)
     }
 
-    /// The host waits for `bootPaused`, answers `resume`; an init that never pauses (it sends
-    /// `ready` first) does not make the host wait for the whole timeout.
-    @Test func hostSideOfThePause() throws {
+    /// A host connection and the guest's end of a socketpair standing in for the channel.
+    func channelPair() throws -> (host: GuestConnection, guest: FrameChannel) {
         var sv: [Int32] = [-1, -1]
-        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0)
-        let host = try GuestConnection(fd: sv[0])
-        defer { host.close() }
-        let guest = FrameChannel(fd: sv[1])
-        defer { close(sv[1]) }
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0 else { throw GuestError.posix("socketpair") }
+        return (try GuestConnection(fd: sv[0]), FrameChannel(fd: sv[1]))
+    }
+
+    /// The host waits for `bootPaused` and answers `resume`.
+    @Test func hostSideOfThePause() throws {
+        let (host, guest) = try channelPair()
+        defer { host.close(); close(guest.fd) }
         try guest.send(Frame(.bootPaused, id: 0, json: BootPausedInfo(uptime: 1.25).json))
         #expect(try host.waitBootPaused(timeout: 10) == BootPausedInfo(uptime: 1.25))
         try host.resume(ResumeInfo(time: 42.5, entropy: [1, 2, 3], restored: false))
@@ -72,13 +74,11 @@ import Testing
         #expect(try ResumeInfo(frame: frame) == ResumeInfo(time: 42.5, entropy: [1, 2, 3], restored: false))
     }
 
+    /// An init that never pauses (it sends `ready` first) does not make the host wait for the
+    /// whole timeout.
     @Test func anInitThatDoesNotPauseIsNotWaitedFor() throws {
-        var sv: [Int32] = [-1, -1]
-        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0)
-        let host = try GuestConnection(fd: sv[0])
-        defer { host.close() }
-        let guest = FrameChannel(fd: sv[1])
-        defer { close(sv[1]) }
+        let (host, guest) = try channelPair()
+        defer { host.close(); close(guest.fd) }
         try guest.send(Frame(.ready, id: 0, json: ReadyInfo(initVersion: "old", uptime: 1, channel: "test").json))
         let start = Posix.now()
         #expect(try host.waitBootPaused(timeout: 30) == nil)
