@@ -47,7 +47,6 @@ public struct BootTemplates {
         let files = files(key: key)
         if exists(files) {
             utimes(files.state, nil)  // its modification time says when it was last used (`cache prune --older-than`)
-            Self.prefetch(files.ram)
             return .restore(files)
         }
         let lock = FileLock(path: directory + "/" + key + ".lock")
@@ -71,16 +70,6 @@ public struct BootTemplates {
 
     func exists(_ files: Files) -> Bool {
         FileManager.default.fileExists(atPath: files.state) && FileManager.default.fileExists(atPath: files.ram)
-    }
-
-    /// Starts reading the RAM file into the page cache in large requests while QEMU starts:
-    /// the restored guest touches a good part of it at once, and the host may have evicted it
-    /// since the last build (a state QEMU had to read back in took ~0.45 s instead of ~0.08 s).
-    static func prefetch(_ path: String) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED)
-        close(fd)
     }
 
     /// A template QEMU could not load, or whose guest did not come back, is not tried again.
@@ -153,16 +142,9 @@ public struct BootTemplates {
         guard let qemu = driver.binary.hasPrefix("/") ? driver.binary : Command.which(driver.binary) else { return nil }
         var material = ["boot-template 2"] + argv
         for file in [qemu, config.kernelPath] + (config.initrdPath.map { [$0] } ?? []) {
-            guard let identity = fileIdentity(file) else { return nil }
+            guard let identity = FileIdentity.of(file) else { return nil }
             material.append(identity)
         }
         return String(ContentDigest.sha256(material.joined(separator: "\u{0}")).hex.prefix(32))
-    }
-
-    /// Path, device, inode, size and modification time: a replaced or rebuilt file is another file.
-    static func fileIdentity(_ path: String) -> String? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return "\(path) \(st.st_dev) \(st.st_ino) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
     }
 }

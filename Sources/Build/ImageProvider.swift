@@ -18,9 +18,7 @@ public struct BaseImage: Sendable, Equatable {
     /// An identity from the file itself: path, inode, size and modification time (a store
     /// commit renames a new file into place, so any change shows here without hashing GiBs).
     public static func fileIdentity(_ path: String) -> String {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return "missing:\(path)" }
-        return "\(path):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+        FileIdentity.of(path) ?? "missing:\(path)"
     }
 }
 

@@ -55,7 +55,6 @@ extension StageVM {
     static func saveTemplate(_ config: VMConfig, files: BootTemplates.Files, driver: QEMUDriver,
                              bootTimeout: TimeInterval) throws {
         let ramTemp = files.ram + ".tmp-\(getpid())", stateTemp = files.state + ".staged-\(getpid())"
-        try FileManager.default.createDirectory(atPath: (files.ram as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         unlink(ramTemp)
         defer { unlink(ramTemp); unlink(stateTemp) }
         var saving = config

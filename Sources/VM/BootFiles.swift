@@ -35,17 +35,12 @@ public enum BootFiles {
             "the static guest init (firebuild-init) was not found; build it with `make init`, or point FIREBUILD_INIT at it (looked in: \(candidates.joined(separator: ", ")))")
     }
 
-    static func fileIdentity(_ path: String) -> String {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return "missing:\(path)" }
-        return "\(path):\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
-    }
-
     /// The kernel's initrd with the init appended, cached by content under `cacheDir`.
     public static func initrd(kernelInitrd: String, guestInit: String, cacheDir: String) throws -> String {
         // Keyed by file identity (inode, size, mtime), not content: hashing ~8 MB on every run
         // showed up in boot-to-ready times, and both files are replaced by rename when rebuilt.
-        let key = ContentDigest.sha256("v2+\(fileIdentity(kernelInitrd))+\(fileIdentity(guestInit))")
+        let identity = { (path: String) in FileIdentity.of(path) ?? "missing:\(path)" }
+        let key = ContentDigest.sha256("v2+\(identity(kernelInitrd))+\(identity(guestInit))")
         let path = "\(cacheDir)/initrd-\(key.hex.prefix(16)).img"
         if FileManager.default.fileExists(atPath: path) { return path }
         guard let stored = FileManager.default.contents(atPath: kernelInitrd) else {
